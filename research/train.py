@@ -355,32 +355,35 @@ class _Program:
     """The compiled run, returning its outputs packed in one buffer.
 
     Copying one buffer to the host costs one transfer instead of one per
-    output array (a run returns about 35), which matters for short runs.
+    output array (a run returns about 35), and the host side only slices it
+    by a layout recorded once, at trace time: both matter for short runs.
     ``tree`` is the same program returning the output pytree (for inspection).
     """
 
     def __init__(self, run):
         self.tree = jax.jit(run)
-        self._layout: dict[str, Any] = {}
+        self._layout: list[tuple[str, slice, tuple[int, ...], np.dtype]] = []
 
         def packed(*args):
-            leaves, treedef = jax.tree.flatten(run(*args))
-            self._layout["treedef"] = treedef
-            self._layout["leaves"] = [(leaf.shape, leaf.dtype) for leaf in leaves]
+            leaves = _flat(run(*args))
+            self._layout.clear()
+            start = 0
+            for name, leaf in leaves.items():
+                stop = start + math.prod(leaf.shape)
+                self._layout.append((name, slice(start, stop), leaf.shape, np.dtype(leaf.dtype)))
+                start = stop
             wide = jnp.result_type(float)  # float32, or float64 with x64: exact for these values
-            return jnp.concatenate([jnp.ravel(leaf).astype(wide) for leaf in leaves])
+            return jnp.concatenate([jnp.ravel(leaf).astype(wide) for leaf in leaves.values()])
 
         self.packed = jax.jit(packed)
 
-    def __call__(self, *args) -> dict[str, Any]:
-        """Runs the program; returns the output pytree as NumPy arrays."""
-        flat = np.asarray(self.packed(*args))
-        out, start = [], 0
-        for shape, dtype in self._layout["leaves"]:
-            size = math.prod(shape)
-            out.append(flat[start : start + size].reshape(shape).astype(dtype))
-            start += size
-        return jax.tree.unflatten(self._layout["treedef"], out)
+    def __call__(self, *args) -> dict[str, np.ndarray]:
+        """Runs the program; returns '/'-joined output paths -> NumPy arrays."""
+        flat = np.array(self.packed(*args))  # a writable host copy the outputs are views of
+        return {
+            name: flat[part].reshape(shape).astype(dtype, copy=False)
+            for name, part, shape, dtype in self._layout
+        }
 
     def cache_size(self) -> int:
         """Compiled versions of the packed program (1 per static setting)."""
@@ -543,21 +546,23 @@ class Experiment:
             out = self._program(self._keys, args, self._lr, self._arrays)
         return self._results(out, strengths)
 
-    def _results(self, out: dict[str, Any], strengths: dict[str, np.ndarray]) -> Results:
+    def _results(self, out: dict[str, np.ndarray], strengths: dict[str, np.ndarray]) -> Results:
         static = self.static
         steps = np.minimum(np.arange(static.chunks + 1) * static.every, self.total_steps)
         if static.remainder:
             steps = np.append(steps, self.total_steps)
-        history = {"epoch_loss": np.asarray(out["epoch_loss"]), "snapshot_steps": steps}
-        history.update(
-            {f"snapshots/{k}": np.asarray(v) for k, v in _flat(out["snapshots"]).items()}
-        )
-        if "step_loss" in out:
-            history["step_loss"] = np.asarray(out["step_loss"])
+        groups: dict[str, dict[str, np.ndarray]] = {"metrics": {}, "params": {}}
+        history = {"snapshot_steps": steps}
+        for name, value in out.items():
+            group, _, rest = name.partition("/")
+            if group in groups:
+                groups[group][rest] = value
+            else:  # epoch_loss, step_loss, snapshots/<path>
+                history[name] = value
         return Results(
-            metrics={k: np.asarray(v) for k, v in out["metrics"].items()},
+            metrics=groups["metrics"],
             history=history,
-            params={k: np.asarray(v) for k, v in _flat(out["params"]).items()},
+            params=groups["params"],
             strengths={k: np.asarray(v) for k, v in strengths.items()},
             config=self.config,
             data=self.data,
