@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 REPRODUCE_ARGS ?=
+BENCH_ARGS ?= --json outputs/benchmark.json
 
-.PHONY: reproduce test lint format clean-venv
+.PHONY: reproduce test bench lint format clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ reproduce: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The benchmark (about 10 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
+bench: $(VENV)/.installed-test
+	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

@@ -39,7 +39,7 @@ from research import data as data_lib
 from research import models
 from research.config import TrainConfig, parse_regularizer, resolve_config
 from research.optim import add_regularization, fista, proximal, proximal_adam
-from research.regularizers import L1, L2, ElasticNet, GroupLasso, check_nonnegative
+from research.regularizers import L1, L2, ElasticNet, GroupLasso, check_nonnegative, sum_by_dot
 
 __all__ = ["Experiment", "Results", "TrainConfig", "train_and_evaluate"]
 
@@ -173,6 +173,17 @@ class _Static:
     progress: bool
 
 
+_SUM_BY_DOT_FROM = 512  # seeds x strengths from which penalty sums are dot products
+_RECORD_BUFFER = 1 << 22  # step losses kept per block of steps, at most (16 MB in float32)
+
+
+def _block_length(steps: int, runs: int) -> int:
+    """The longest block dividing ``steps`` whose losses for ``runs`` runs fit the buffer."""
+    longest = max(1, _RECORD_BUFFER // runs)
+    small = [d for d in range(1, math.isqrt(steps) + 1) if steps % d == 0]
+    return max(d for d in small + [steps // d for d in small] if d <= longest)
+
+
 def _freeze(d: dict) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
 
@@ -262,15 +273,8 @@ def _compiled(static: _Static):
         data_loss, grads = jax.value_and_grad(objective)(params)
         total = data_loss + penalty(strength, params)
         updates, opt_state = transform(strength, lr).update(grads, state["opt"], params)
-        new = {
-            "params": optax.apply_updates(params, updates),
-            "opt": opt_state,
-            # Keras weights each batch's loss by its size in the epoch mean.
-            "epoch_loss": state["epoch_loss"].at[epoch].add(total * jnp.sum(wb)),
-            "diverged_step": jnp.where(
-                (state["diverged_step"] < 0) & ~jnp.isfinite(total), t, state["diverged_step"]
-            ).astype(jnp.int32),
-        }
+        # epoch_loss and diverged_step pass through: `record` updates them once per block.
+        new = {**state, "params": optax.apply_updates(params, updates), "opt": opt_state}
         if static.shuffle:
             new["order"] = order
         return new, total
@@ -309,16 +313,53 @@ def _compiled(static: _Static):
     def snapshot(states):
         return jax.tree.map(lambda a: a[: static.snapshot_seeds], states["params"])
 
+    def record(states, t_end, totals, batch_sizes):
+        """Adds a block of step losses ``(length, S, K)`` to the epoch sums; finds divergence."""
+        length = totals.shape[0]
+        steps = t_end - length + jnp.arange(length)
+        # Keras weights each batch's loss by its size in the epoch mean.
+        weighted = totals * batch_sizes[steps % steps_per_epoch][:, None, None]
+        epoch_loss = (
+            states["epoch_loss"]
+            .at[..., steps // steps_per_epoch]
+            .add(jnp.moveaxis(weighted, 0, -1))
+        )
+        bad = ~jnp.isfinite(totals)
+        first_bad = (t_end - length + jnp.argmax(bad, axis=0)).astype(jnp.int32)
+        diverged = (states["diverged_step"] < 0) & jnp.any(bad, axis=0)
+        return {
+            **states,
+            "epoch_loss": epoch_loss,
+            "diverged_step": jnp.where(diverged, first_bad, states["diverged_step"]),
+        }
+
     def run(keys, strengths, lr, arrays):
         states = init_all(keys, strengths, lr)
+        batch_sizes = jnp.sum(arrays["w_pad"].reshape(steps_per_epoch, bs), axis=1)
 
         def body(carry, _):
             t, states = carry
             states, total = step_all(t, states, keys, strengths, lr, arrays)
-            return (t + 1, states), (total if static.record_step_loss else None)
+            return (t + 1, states), total
+
+        def steps(carry, length):
+            """``length`` steps, recorded in blocks: a step only writes its losses to the
+            block's buffer, and the epoch sums and the divergence check run once a block
+            (small per-step updates cost as much as a cheap step itself)."""
+            block = _block_length(length, static.num_seeds * static.num_strengths)
+
+            def one_block(carry, _):
+                (t, states), totals = jax.lax.scan(body, carry, None, length=block)
+                states = record(states, t, totals, batch_sizes)
+                return (t, states), (totals if static.record_step_loss else None)
+
+            carry, totals = jax.lax.scan(one_block, carry, None, length=length // block)
+            if static.record_step_loss:
+                totals = totals.reshape((length, *totals.shape[2:]))
+            return carry, totals
 
         def chunk(carry, _):
-            carry, losses = jax.lax.scan(body, carry, None, length=static.every)
+            carry, losses = steps(carry, static.every)
             if static.progress:
                 jax.debug.callback(_Progress.update, carry[0])
             return carry, (snapshot(carry[1]), losses)
@@ -330,7 +371,7 @@ def _compiled(static: _Static):
         step_losses = [losses] if static.record_step_loss else []
         snaps = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, snaps)
         if static.remainder:
-            carry, rest = jax.lax.scan(body, carry, None, length=static.remainder)
+            carry, rest = steps(carry, static.remainder)
             snaps = jax.tree.map(
                 lambda a, b: jnp.concatenate([a, b[None]]), snaps, snapshot(carry[1])
             )
@@ -348,7 +389,11 @@ def _compiled(static: _Static):
             out["step_loss"] = jnp.moveaxis(jnp.concatenate(flat), 0, 2)
         return out
 
-    return _Program(run)
+    def traced(*args):
+        with sum_by_dot(static.num_seeds * static.num_strengths >= _SUM_BY_DOT_FROM):
+            return run(*args)
+
+    return _Program(traced)
 
 
 class _Program:

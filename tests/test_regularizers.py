@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from research.regularizers import L1, L1L2, L2, ElasticNet, GroupLasso, from_keras, kernel_mask
+from research.regularizers import (
+    L1,
+    L1L2,
+    L2,
+    ElasticNet,
+    GroupLasso,
+    from_keras,
+    kernel_mask,
+    sum_by_dot,
+)
 
 
 def _params(rng, dtype="float32", zeros=True):
@@ -57,6 +66,18 @@ def test_penalty_matches_numpy_formula_on_kernels_only(name, dtype):
     got = float(REGS[name]()(params))
     want = _np_penalty(name, _kernels(params), 0.3, 0.2)
     assert got == pytest.approx(want, rel=1e-6 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("by_dot", [False, True])
+@pytest.mark.parametrize("name", list(REGS))
+def test_penalty_under_a_wide_vmap_either_way_of_summing(name, by_dot):
+    rng = np.random.default_rng(1)
+    batch = [_params(rng) for _ in range(600)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *batch)
+    with sum_by_dot(by_dot):
+        got = np.asarray(jax.jit(jax.vmap(REGS[name]()))(stacked))
+    want = [_np_penalty(name, _kernels(p), 0.3, 0.2) for p in batch]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_defaults_are_keras_strengths():

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from research import models
+from research import models, train
 from research.train import _compiled, train_and_evaluate
 
 TINY = {"epochs": 3, "num_seeds": 2}
@@ -73,6 +73,42 @@ def test_a_diverging_run_is_flagged_and_leaves_the_others_alone():
     assert np.all(grid.metrics["diverged_step"][:, 0] == -1)
     for name, v in alone.params.items():
         np.testing.assert_allclose(grid.params[name][:, 0], v[:, 0], rtol=1e-6, atol=1e-7)
+
+
+def test_epoch_loss_and_divergence_agree_with_the_step_losses(monkeypatch):
+    # Batch size 3 over 40 points: 13 full batches and one of 1, weighted by size.
+    config = {
+        **TINY,
+        "batch_size": 3,
+        "record_step_loss": True,
+        "regularizer": {"name": "l2", "l2": [0.15, 1e4]},
+    }
+    res = train_and_evaluate(config)
+    steps = res.history["step_loss"]  # (S, K, 3 epochs x 14 steps)
+    sizes = np.array([3] * 13 + [1], np.float64)
+    want = (steps.reshape(2, 2, 3, 14) * sizes).sum(-1) / 40
+    np.testing.assert_allclose(res.history["epoch_loss"][:, 0], want[:, 0], rtol=1e-6)
+    bad = ~np.isfinite(steps[:, 1])
+    np.testing.assert_array_equal(res.metrics["diverged_step"][:, 1], bad.argmax(-1))
+    # Step losses are recorded in blocks of steps; blocks of one step give the same history.
+    monkeypatch.setattr(train, "_RECORD_BUFFER", 1)
+    _compiled.cache_clear()
+    small_blocks = train_and_evaluate(config)
+    for k, v in res.history.items():  # the epoch sums may add in another order
+        np.testing.assert_allclose(small_blocks.history[k], v, rtol=1e-6, err_msg=k)
+    _equal(small_blocks.params, res.params)
+    np.testing.assert_array_equal(
+        small_blocks.metrics["diverged_step"], res.metrics["diverged_step"]
+    )
+    monkeypatch.undo()
+    _compiled.cache_clear()  # no program with one-step blocks is left for other tests
+
+
+def test_penalty_sums_by_dot_over_many_seeds_agree_with_few():
+    few = train_and_evaluate({**L1_PROX, "epochs": 1, "num_seeds": 2})
+    many = train_and_evaluate({**L1_PROX, "epochs": 1, "num_seeds": train._SUM_BY_DOT_FROM})
+    for k in ("penalty", "train_loss"):
+        np.testing.assert_allclose(many.metrics[k][:2], few.metrics[k], rtol=1e-5, err_msg=k)
 
 
 def test_snapshots_are_bounded_and_start_at_init():
