@@ -119,6 +119,54 @@ def _loss(kind: str, pred: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Ar
     return jnp.sum(weight * per_example) / jnp.sum(weight)
 
 
+def _uses_moments(model: dict[str, Any], loss: str, batch_size: int, x_train: np.ndarray) -> bool:
+    """Whether training can read the data's second moments instead of the data.
+
+    For a linear model under a (half) mean squared error on full batches, the
+    loss is a quadratic in the weights fixed by ``X^T X``, ``X^T y`` and the
+    means: a step then costs ``p^2`` instead of ``2 n p`` multiply-adds per
+    output. Used when ``p <= n`` (otherwise the data is the smaller operand).
+    """
+    n, p = x_train.shape
+    return model.get("name") == "linear" and loss in ("mse", "half_mse") and batch_size >= n >= p
+
+
+def _moments(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Centered second moments of the training data, computed in float64."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    xc, yc = x - x_mean, y - y_mean
+    return {
+        "gram": xc.T @ xc,
+        "cross": xc.T @ yc,
+        "yy": np.sum(yc**2),
+        "x_mean": x_mean,
+        "y_mean": y_mean,
+    }
+
+
+def _moment_loss(kind: str, params: Any, arrays: dict[str, jax.Array]) -> jax.Array:
+    """The (half) MSE of the linear model ``x @ kernel + bias`` on all training data.
+
+    With centered data ``xc, yc`` and ``beta = bias + mean(x) @ kernel - mean(y)``,
+    ``sum((x @ kernel + bias - y)**2) = sum((xc @ kernel - yc)**2) + n * sum(beta**2)``
+    (the cross term vanishes), and the first sum expands in the moments.
+    """
+    layer = params["layers"][0]
+    kernel = layer["kernel"]
+    n, out = arrays["x"].shape[0], kernel.shape[-1]
+    beta = arrays["x_mean"] @ kernel - arrays["y_mean"]
+    if "bias" in layer:
+        beta = beta + layer["bias"]
+    # sum(kernel * gram @ kernel) with its gradient 2 * gram @ kernel from one matmul
+    # (gram is symmetric; autodiff of the product would add a second, transposed one).
+    g_kernel = jax.lax.stop_gradient(arrays["gram"] @ kernel)
+    quadratic = 2 * jnp.sum(kernel * g_kernel) - jnp.sum(jax.lax.stop_gradient(kernel) * g_kernel)
+    centered = quadratic - 2 * jnp.sum(kernel * arrays["cross"]) + arrays["yy"]
+    mse = (centered + n * jnp.sum(beta**2)) / (n * out)
+    return 0.5 * mse if kind == "half_mse" else mse
+
+
 def _flat(params: Any) -> dict[str, Any]:
     """'/'-joined paths -> leaves."""
     out = {}
@@ -171,6 +219,7 @@ class _Static:
     record_step_loss: bool
     sparsity_tol: float
     progress: bool
+    moments: bool = False
 
 
 _SUM_BY_DOT_FROM = 512  # seeds x strengths from which penalty sums are dot products
@@ -268,6 +317,8 @@ def _compiled(static: _Static):
         params = state["params"]
 
         def objective(p):
+            if static.moments:
+                return _moment_loss(static.loss, p, arrays)
             return _loss(static.loss, predict(p, xb), yb, wb)
 
         data_loss, grads = jax.value_and_grad(objective)(params)
@@ -435,11 +486,19 @@ class _Program:
         return self.packed._cache_size()
 
 
-def _arrays(dataset: data_lib.Dataset, batch_size: int) -> dict[str, np.ndarray]:
+def _arrays(
+    dataset: data_lib.Dataset, batch_size: int, moments: bool = False
+) -> dict[str, np.ndarray]:
     n = dataset.x_train.shape[0]
     padded = math.ceil(n / batch_size) * batch_size
     pad = lambda a: np.concatenate([a, np.zeros((padded - n, *a.shape[1:]), a.dtype)])  # noqa: E731
-    return {
+    dtype = jnp.result_type(float)
+    extra = (
+        {k: v.astype(dtype) for k, v in _moments(dataset.x_train, dataset.y_train).items()}
+        if moments
+        else {}
+    )
+    return extra | {
         "x": dataset.x_train,
         "y": dataset.y_train,
         "x_pad": pad(dataset.x_train),
@@ -524,12 +583,13 @@ class Experiment:
             record_step_loss=bool(cfg["record_step_loss"]),
             sparsity_tol=float(cfg["sparsity_tol"]),
             progress=bool(progress),
+            moments=_uses_moments(cfg["model"], cfg["loss"], cfg["batch_size"], dataset.x_train),
         )
         self.config, self.data, self.strengths = cfg, dataset, strengths
         self._dtype = jnp.result_type(float)
         self._lr = jnp.asarray(lr, self._dtype)
         self._keys = seed_keys(cfg["seed"], cfg["num_seeds"])
-        arrays = _arrays(dataset, cfg["batch_size"])
+        arrays = _arrays(dataset, cfg["batch_size"], self.static.moments)
         if cfg["shard_seeds"]:
             # The seed axis is split over the devices; jit propagates the split through
             # every vmapped step. Data and strengths are replicated.

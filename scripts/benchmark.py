@@ -469,7 +469,7 @@ def case_lasso(args) -> dict:
     reference = measure("w_lasso_reference", n=n, p=p)["objective"]
     out: dict = {"n": n, "p": p, "strengths": 50}
     # FISTA steps to reach the reference objective within 1e-6 (relative) on every strength.
-    for steps in (30, 100, 300, 1000, 3000, 10000):
+    for steps in (30, 50, 70, 100, 150, 200, 300, 500, 700, 1000, 2000, 3000, 5000, 10000):
         r = measure("w_lasso_engine", n=n, p=p, steps=steps, reference=reference)
         if r["max_relative_gap"] <= 1e-6 or steps == 10000:
             break

@@ -246,3 +246,33 @@ def test_fista_method_solves_the_lasso_and_needs_plain_sgd():
         np.testing.assert_array_equal(coef != 0, res.data.info["true_coef"] != 0)
     with pytest.raises(ValueError, match="method: fista is an optimizer of its own"):
         train_and_evaluate({**config, "optimizer": {"name": "adam", "learning_rate": 0.1}})
+
+
+@pytest.mark.parametrize("loss", ["half_mse", "mse"])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_full_batch_linear_training_from_moments_equals_training_on_the_data(
+    monkeypatch, loss, use_bias
+):
+    config = {
+        **LASSO,
+        "loss": loss,
+        "model": {"name": "linear", "use_bias": use_bias},
+        "regularizer": {"name": "elastic_net", "l1": [0.0, 0.05], "l2": [0.01, 0.01]},
+        "method": "proximal",
+        "epochs": 50,
+        "num_seeds": 2,
+        "record_step_loss": True,
+    }
+    fast = train.Experiment(config)
+    assert fast.static.moments  # full batch, linear, squared error, p <= n
+    fast = fast.run()
+    monkeypatch.setattr(train, "_uses_moments", lambda *args: False)
+    direct = train.Experiment(config)
+    assert not direct.static.moments
+    direct = direct.run()
+    for k, v in direct.params.items():
+        np.testing.assert_allclose(fast.params[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
+    for k in ("epoch_loss", "step_loss"):
+        np.testing.assert_allclose(fast.history[k], direct.history[k], rtol=1e-4, err_msg=k)
+    # Mini-batches read the data.
+    assert not train.Experiment({**config, "batch_size": 32}).static.moments
