@@ -418,7 +418,7 @@ def measure(worker: str, **kwargs) -> dict:
 def case_seed002(args) -> dict:
     seeds_list = [8] if args.quick else [1, 100, 1000, 10000]
     rows = []
-    for variant in ("l2",) if args.quick else ("l2", "l1_prox"):
+    for variant in ("l2", "l1_prox"):
         rates: dict[tuple[str, int], list[float]] = {}
         for _ in range(args.repeats):
             # Keras and the Python loop run one seed at a time: their rate per seed is measured

@@ -25,6 +25,8 @@ def test_benchmark_quick_runs_every_case(tmp_path):
     assert rows and all(r["engine"] > 0 and r["bare"] > 0 and r["keras"] > 0 for r in rows)
     # Vectorized seeds beat Keras's one-seed-at-a-time fit even at CI size.
     assert all(r["engine/keras"] > 10 for r in rows)
+    assert [r["variant"] for r in rows] == ["l2", "l1_prox"]
+    assert rows[1]["bare_recorded"] > 0 and rows[0]["bare_recorded"] is None
     sweep = results["sweep"]
     assert sweep["program_compiles_vmapped"] == 1
     assert sweep["program_compiles_vmapped_new_values"] == 1
