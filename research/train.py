@@ -223,6 +223,7 @@ class _Static:
 
 
 _SUM_BY_DOT_FROM = 512  # seeds x strengths from which penalty sums are dot products
+_UNROLL = 2  # steps per loop iteration: 5-8% faster small steps on CPU, a longer compile
 _RECORD_BUFFER = 1 << 22  # step losses kept per block of steps, at most (16 MB in float32)
 
 
@@ -400,7 +401,7 @@ def _compiled(static: _Static):
             block = _block_length(length, static.num_seeds * static.num_strengths)
 
             def one_block(carry, _):
-                (t, states), totals = jax.lax.scan(body, carry, None, length=block)
+                (t, states), totals = jax.lax.scan(body, carry, None, length=block, unroll=_UNROLL)
                 states = record(states, t, totals, batch_sizes)
                 return (t, states), (totals if static.record_step_loss else None)
 
