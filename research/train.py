@@ -397,7 +397,7 @@ def _compiled(static: _Static):
         def steps(carry, length):
             """``length`` steps, recorded in blocks: a step only writes its losses to the
             block's buffer, and the epoch sums and the divergence check run once a block
-            (small per-step updates cost as much as a cheap step itself)."""
+            (small per-step updates are a noticeable share of a cheap step)."""
             block = _block_length(length, static.num_seeds * static.num_strengths)
 
             def one_block(carry, _):
