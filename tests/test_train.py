@@ -105,8 +105,14 @@ def test_epoch_loss_and_divergence_agree_with_the_step_losses(monkeypatch):
 
 
 def test_penalty_sums_by_dot_over_many_seeds_agree_with_few():
-    few = train_and_evaluate({**L1_PROX, "epochs": 1, "num_seeds": 2})
-    many = train_and_evaluate({**L1_PROX, "epochs": 1, "num_seeds": train._SUM_BY_DOT_FROM})
+    def dots(experiment):  # dot products in the traced program
+        args = (experiment._keys, experiment._strength_args, experiment._lr, experiment._arrays)
+        return str(jax.make_jaxpr(experiment._program.tree)(*args)).count("dot_general")
+
+    few = train.Experiment({**L1_PROX, "epochs": 1, "num_seeds": 2})
+    many = train.Experiment({**L1_PROX, "epochs": 1, "num_seeds": train._SUM_BY_DOT_FROM})
+    assert dots(many) > dots(few)  # the wide program sums its penalties by dot products
+    few, many = few.run(), many.run()
     for k in ("penalty", "train_loss"):
         np.testing.assert_allclose(many.metrics[k][:2], few.metrics[k], rtol=1e-5, err_msg=k)
 
