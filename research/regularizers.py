@@ -350,13 +350,16 @@ _SUM_BY_DOT = contextvars.ContextVar("research_sum_by_dot", default=False)
 
 @contextlib.contextmanager
 def sum_by_dot(enabled: bool = True) -> Iterator[None]:
-    """Penalty values traced in this block sum each leaf as a dot product with ones.
+    """L1 terms traced in this block sum ``|w|`` as a dot product with ones.
 
-    A performance switch for penalties evaluated under a wide ``vmap``: over
-    many (about 500 or more) seeds x strengths, XLA on CPU runs the batch of
-    sums as one matrix-vector product several times faster than a reduction
-    over each kernel's small trailing axes; over few, the reduction is faster.
-    The values agree to float rounding. The training engine picks per program.
+    A performance switch for penalties evaluated under a wide ``vmap`` on
+    CPU. Inside the training engine's step, at 3,000 to 10,000 seeds x
+    strengths, summing each kernel's ``|w|`` as a matrix-vector product
+    measured 5-15% faster per proximal L1 run than a reduction over the
+    kernel's small trailing axes; at 1,000 the two were even, and below that
+    the reduction is faster. Sums of squares (L2 terms) always reduce: there
+    the reduction measured faster at every width. The values agree to float
+    rounding. The training engine turns this on from 2,048 seeds x strengths.
     """
     token = _SUM_BY_DOT.set(enabled)
     try:
@@ -365,8 +368,9 @@ def sum_by_dot(enabled: bool = True) -> Iterator[None]:
         _SUM_BY_DOT.reset(token)
 
 
-def _total(x: jax.Array) -> jax.Array:
-    """Sum of all entries (see ``sum_by_dot``)."""
+def _total_abs(w: jax.Array) -> jax.Array:
+    """Sum of ``|w|`` (a dot product with ones under ``sum_by_dot``)."""
+    x = _abs(w)
     if not _SUM_BY_DOT.get():
         return jnp.sum(x)
     flat = jnp.ravel(x)
@@ -412,7 +416,7 @@ class L1(Regularizer):
         self.mask = mask
 
     def _value(self, w):
-        return _as(self.l1, w) * _total(_abs(w))
+        return _as(self.l1, w) * _total_abs(w)
 
     def _grad(self, w):
         return _as(self.l1, w) * jnp.sign(w)
@@ -449,7 +453,7 @@ class L2(Regularizer):
         self.mask = mask
 
     def _value(self, w):
-        return _as(self.l2, w) * _total(jnp.square(w))
+        return _as(self.l2, w) * jnp.sum(jnp.square(w))
 
     def _grad(self, w):
         return 2 * _as(self.l2, w) * w
@@ -492,7 +496,7 @@ class ElasticNet(Regularizer):
         self.mask = mask
 
     def _value(self, w):
-        return _as(self.l1, w) * _total(_abs(w)) + _as(self.l2, w) * _total(jnp.square(w))
+        return _as(self.l1, w) * _total_abs(w) + _as(self.l2, w) * jnp.sum(jnp.square(w))
 
     def _grad(self, w):
         return _as(self.l1, w) * jnp.sign(w) + 2 * _as(self.l2, w) * w

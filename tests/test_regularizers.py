@@ -80,6 +80,17 @@ def test_penalty_under_a_wide_vmap_either_way_of_summing(name, by_dot):
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+def test_sum_by_dot_changes_only_the_l1_sums():
+    params = {"kernel": jnp.ones((4, 3))}
+
+    def dots(reg):
+        with sum_by_dot():
+            return str(jax.make_jaxpr(reg)(params)).count("dot_general")
+
+    # one dot product per |w| sum; the sums of squares stay reductions
+    assert (dots(L1(0.1)), dots(L2(0.1)), dots(ElasticNet(0.1, 0.1))) == (1, 0, 1)
+
+
 def test_defaults_are_keras_strengths():
     assert L1().l1 == 0.01
     assert L2().l2 == 0.01
