@@ -362,8 +362,22 @@ def _compiled(static: _Static):
 
     evaluate_all = jax.vmap(jax.vmap(evaluate, (0, 0, None)), (0, None, None))
 
+    # Each leaf's place in a snapshot row: (path, start, stop, shape); filled at trace time.
+    snapshot_layout: list[tuple[str, int, int, tuple[int, ...]]] = []
+
     def snapshot(states):
-        return jax.tree.map(lambda a: a[: static.snapshot_seeds], states["params"])
+        """The first seeds' params as one ``(snapshot_seeds, K, P)`` array: one copy per
+        snapshot instead of one per leaf (the host splits it into views by path)."""
+        leaves = _flat(jax.tree.map(lambda a: a[: static.snapshot_seeds], states["params"]))
+        snapshot_layout.clear()
+        start = 0
+        for name, leaf in leaves.items():
+            stop = start + math.prod(leaf.shape[2:])
+            snapshot_layout.append((name, start, stop, leaf.shape[2:]))
+            start = stop
+        return jnp.concatenate(
+            [a.reshape(*a.shape[:2], math.prod(a.shape[2:])) for a in leaves.values()], axis=-1
+        )
 
     def record(states, t_end, totals, batch_sizes):
         """Adds a block of step losses ``(length, S, K)`` to the epoch sums; finds divergence."""
@@ -421,12 +435,10 @@ def _compiled(static: _Static):
             chunk, (jnp.int32(0), states), None, length=static.chunks
         )
         step_losses = [losses] if static.record_step_loss else []
-        snaps = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, snaps)
+        snaps = [first[None], snaps]
         if static.remainder:
             carry, rest = steps(carry, static.remainder)
-            snaps = jax.tree.map(
-                lambda a, b: jnp.concatenate([a, b[None]]), snaps, snapshot(carry[1])
-            )
+            snaps.append(snapshot(carry[1])[None])
             if static.record_step_loss:
                 step_losses.append(rest[None])
         states = carry[1]
@@ -434,7 +446,7 @@ def _compiled(static: _Static):
             "metrics": evaluate_all(states, strengths, arrays),
             "params": states["params"],
             "epoch_loss": states["epoch_loss"] / n,
-            "snapshots": jax.tree.map(lambda a: jnp.moveaxis(a, 0, 2), snaps),
+            "snapshots": jnp.moveaxis(jnp.concatenate(snaps), 0, 2),  # (seeds, K, T, P)
         }
         if static.record_step_loss:
             flat = [s.reshape((-1, *s.shape[2:])) for s in step_losses]
@@ -445,7 +457,7 @@ def _compiled(static: _Static):
         with sum_by_dot(static.num_seeds * static.num_strengths >= _SUM_BY_DOT_FROM):
             return run(*args)
 
-    return _Program(traced)
+    return _Program(traced, snapshot_layout)
 
 
 class _Program:
@@ -457,8 +469,9 @@ class _Program:
     ``tree`` is the same program returning the output pytree (for inspection).
     """
 
-    def __init__(self, run):
+    def __init__(self, run, snapshot_layout: list[tuple[str, int, int, tuple[int, ...]]]):
         self.tree = jax.jit(run)
+        self.snapshot_layout = snapshot_layout  # how the "snapshots" output splits by path
         # Per dtype, one contiguous run of the buffer: (dtype, start, stop, [(name, a, b, shape)]).
         self._layout: list[tuple[np.dtype, int, int, list[tuple[str, int, int, tuple]]]] = []
         self._names: list[str] = []  # the outputs in pytree order
@@ -678,7 +691,11 @@ class Experiment:
             group, _, rest = name.partition("/")
             if group in groups:
                 groups[group][rest] = value
-            else:  # epoch_loss, step_loss, snapshots/<path>
+            elif name == "snapshots":  # (seeds, K, T, P) -> a view per path
+                for path, start, stop, shape in self._program.snapshot_layout:
+                    part = value[..., start:stop]
+                    history[f"snapshots/{path}"] = part.reshape(*value.shape[:3], *shape)
+            else:  # epoch_loss, step_loss
                 history[name] = value
         return Results(
             metrics=groups["metrics"],
