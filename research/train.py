@@ -464,7 +464,7 @@ class _Program:
     """The compiled run, returning its outputs packed in one buffer.
 
     Copying one buffer to the host costs one transfer instead of one per
-    output array (a run returns about 35), and the host side only slices it
+    output array (a run returns 20 to 40), and the host side only slices it
     by a layout recorded once, at trace time: both matter for short runs.
     ``tree`` is the same program returning the output pytree (for inspection).
     """
