@@ -26,7 +26,7 @@ a shared machine only ever adds time). Cases:
 5. ``compile``: time to the first result of the default experiment, with a
    cold and a warm persistent compilation cache.
 
-  python scripts/benchmark.py                    # everything (about 10 minutes on 2 cores)
+  python scripts/benchmark.py                    # everything (about 11 minutes on 2 cores)
   python scripts/benchmark.py --cases seed002 --repeats 5
   python scripts/benchmark.py --quick --json out.json   # CI-sized
 """
