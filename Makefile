@@ -28,7 +28,7 @@ reproduce: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The benchmark (about 10 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
+# The benchmark (about 11 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
