@@ -117,6 +117,23 @@ def test_penalty_sums_by_dot_over_many_seeds_agree_with_few():
         np.testing.assert_allclose(many.metrics[k][:2], few.metrics[k], rtol=1e-5, err_msg=k)
 
 
+def test_snapshots_with_a_remainder_chunk_and_with_none_kept():
+    cfg = {**L1_PROX, "regularizer": {"name": "l1", "l1": [0.1, 0.3]}, "epochs": 3, "num_seeds": 3}
+    res = train_and_evaluate({**cfg, "record_every": 7, "snapshot_seeds": 2})
+    steps = res.history["snapshot_steps"]  # 120 steps: every 7, then the last
+    np.testing.assert_array_equal(steps, [*range(0, 120, 7), 120])
+    for path, final in res.params.items():
+        snap = res.history[f"snapshots/{path}"]
+        assert snap.shape == (2, 2, len(steps), *final.shape[2:]), path
+        # Equal to float32 rounding: XLA may compute the last (remainder) step separately for
+        # the snapshot and for the params output.
+        np.testing.assert_allclose(snap[:, :, -1], final[:2], rtol=1e-6, atol=1e-9, err_msg=path)
+        assert not np.allclose(snap[:, :, -2], final[:2]), path  # one step earlier differs
+    none = train_and_evaluate({**cfg, "record_every": 7, "snapshot_seeds": 0})
+    assert none.history["snapshots/layers/1/kernel"].shape == (0, 2, len(steps), 10, 10)
+    np.testing.assert_array_equal(none.params["layers/1/kernel"], res.params["layers/1/kernel"])
+
+
 def test_snapshots_are_bounded_and_start_at_init():
     res = train_and_evaluate(
         {**TINY, "epochs": 10, "record_every": 1, "max_snapshots": 11, "snapshot_seeds": 1}
