@@ -1,83 +1,81 @@
-"""Configuration: the engine's keys, their checks, and the Hydra schemas.
+"""A run's configuration: its keys, and the one place that checks them.
 
-``TrainConfig`` lists every key the training engine reads. The Hydra command
-line (``research-train``) composes ``configs/train.yaml`` against the
-dataclass schemas registered here, so an unknown key or a wrong type fails at
-start with a message naming the key; ``resolve_config`` and
-``parse_regularizer`` then check values (negative strengths, lists of unequal
-length) before anything is compiled.
+``resolve(config)`` turns a config (a dict, an OmegaConf ``DictConfig`` or a
+``TrainConfig``) into a ``RunSpec``: frozen, with every default filled in and
+every value checked, before anything is loaded or compiled. A bad value
+raises ``ValueError`` naming the key (``regularizer.l1``) and what was
+expected.
+
+The names and keys of regularizers, methods, optimizers, models, data sets
+and losses come from their registries (``research.regularizers.REGULARIZERS``,
+``research.methods.METHODS`` / ``OPTIMIZERS``, ``research.models.MODELS``,
+``research.data.LOADERS``, ``research.losses.LOSSES``); nothing here lists
+them again. The Hydra schemas are derived from the same registries in
+``research.schemas``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from research.regularizers import check_nonnegative
+from research import data, losses, methods, models
+from research.regularizers import REGULARIZERS, check_nonnegative
 
-__all__ = [
-    "LOSSES",
-    "REGULARIZER_KEYS",
-    "RunConfig",
-    "TrainConfig",
-    "parse_regularizer",
-    "register_configs",
-    "resolve_config",
-]
+__all__ = ["RunSpec", "TrainConfig", "loader_defaults", "regularizer_keys", "resolve"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Every key of a training run, with seed 002's setting as the default.
+    """Every key of a training run, with the blog post's experiment as the default.
 
     Attributes:
-      data: ``name`` (line_outliers, sparse_regression, digits) and the
-        loader's arguments (see ``research.data``).
-      model: ``name`` (mlp, mlp_adjusted, classifier, linear) and the model's
-        arguments (see ``research.models``).
-      regularizer: ``name`` (none, l1, l2, elastic_net, group_lasso), its
-        strengths (``l1``, ``l2``, ``strength``; each a number or a list of
-        numbers to vmap over), ``axis`` for group_lasso, and ``layers``
-        (indices of the layers whose kernels are penalized; null for all).
-      optimizer: ``name`` (sgd, adam), ``learning_rate`` and the optax
-        arguments (``momentum``, ``nesterov`` for sgd; ``b1``, ``b2``,
-        ``eps`` for adam).
-      method: ``subgradient`` (the penalty's gradient is added, as Keras does),
-        ``proximal`` (optimizer step, then the penalty's prox with the base
-        learning rate) or ``preconditioned`` (the prox in the optimizer's own
-        diagonal metric: ``proximal_adam`` for adam, ``proximal`` for sgd) or
-        ``fista`` (accelerated proximal gradient; full-batch convex problems,
-        with optimizer sgd giving the step).
-      loss: ``abs_sum`` (seed 002: sum of absolute errors over the batch),
-        ``mse``, ``half_mse`` (scikit-learn's Lasso objective) or
-        ``cross_entropy`` (softmax on the logits).
+      data: ``name`` (a key of ``research.data.LOADERS``) and the loader's
+        keyword arguments; missing ones take the loader's defaults.
+      model: ``name`` (a key of ``research.models.MODELS``) and the builder's
+        keyword arguments (defaults: the builder's).
+      regularizer: ``name`` (none or a key of ``REGULARIZERS``: l1, l2,
+        elastic_net, group_lasso), its strengths (``l1``, ``l2``,
+        ``strength``; each a number or a list of numbers to vmap over),
+        ``axis`` for group_lasso, and ``layers`` (indices of the layers whose
+        kernels are penalized; null for all).
+      optimizer: ``name`` (sgd, adam), ``learning_rate`` and the builder's
+        other arguments (``research.methods.OPTIMIZERS``).
+      method: ``subgradient``, ``proximal``, ``preconditioned`` or ``fista``
+        (see ``research.methods``).
+      loss: a key of ``research.losses.LOSSES``.
       epochs, batch_size: the step count is ``epochs * ceil(n_train / batch_size)``;
         a last partial batch is averaged over its own size, as in Keras.
-      shuffle: reshuffle the training set each epoch (per seed); seed 002 did not.
-      num_seeds, seed: seeds ``0..num_seeds-1`` of the key ``seed``.
+      shuffle: reshuffle the training set each epoch (per seed).
+      num_seeds, seed: PRNG seeds ``0..num_seeds-1`` split from the key ``seed``.
       record_every: steps between weight snapshots (raised as needed so that
         at most ``max_snapshots`` are kept); 0 records start and end only.
       snapshot_seeds: how many seeds (the first ones) keep snapshots.
       record_step_loss: also keep the loss of every step (memory grows with
         steps x seeds x strengths).
+      record_buffer: step losses kept on the device per block of steps, at
+        most (seeds x strengths x block steps); the epoch sums and divergence
+        checks run once a block.
       sparsity_tol: ``|w| < sparsity_tol`` counts as near zero.
       progress: show a progress bar (None: only for runs of 20,000 steps or more).
       shard_seeds: split the seed axis over all local devices (``jax.sharding``);
         ``num_seeds`` must be a multiple of the device count.
+      use_moments: train a ``linear`` model under ``mse`` / ``half_mse`` on full
+        batches from the data's second moments (None: wherever that applies
+        and ``p <= n``; False: read the data every step).
     """
 
     data: Any = dataclasses.field(default_factory=lambda: {"name": "line_outliers"})
-    model: Any = dataclasses.field(
-        default_factory=lambda: {"name": "mlp", "widths": [1, 10, 10, 10, 1], "activation": None}
-    )
+    model: Any = dataclasses.field(default_factory=lambda: {"name": "mlp"})
     regularizer: Any = dataclasses.field(default_factory=lambda: {"name": "none"})
-    optimizer: Any = dataclasses.field(
-        default_factory=lambda: {"name": "sgd", "learning_rate": 0.01}
-    )
+    optimizer: Any = dataclasses.field(default_factory=lambda: {"name": "sgd"})
     method: Any = "subgradient"
     loss: str = "abs_sum"
     epochs: int = 100
@@ -89,20 +87,69 @@ class TrainConfig:
     max_snapshots: int = 101
     snapshot_seeds: int = 5
     record_step_loss: bool = False
+    record_buffer: int = 1 << 22
     sparsity_tol: float = 1e-3
     progress: bool | None = None
     shard_seeds: bool = False
+    use_moments: bool | None = None
 
 
-# name -> (strength keys, which may be lists to vmap over; static keys)
-REGULARIZER_KEYS = {
-    "l1": (("l1",), ()),
-    "l2": (("l2",), ()),
-    "elastic_net": (("l1", "l2"), ()),
-    "group_lasso": (("strength",), ("axis",)),
-}
-METHODS = ("subgradient", "proximal", "preconditioned", "fista")
-LOSSES = ("abs_sum", "mse", "half_mse", "cross_entropy")
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """A checked run: what the engine needs, defaults filled in.
+
+    ``strengths`` maps each strength key of the regularizer to its ``(K,)``
+    values (one entry ``K`` of the strength axis per setting trained side by
+    side); ``config`` is the resolved config as plain data, as job files
+    record it.
+    """
+
+    data: dict[str, Any]
+    model: dict[str, Any]
+    regularizer: str
+    strengths: dict[str, np.ndarray]
+    regularizer_options: dict[str, Any]
+    layers: tuple[int, ...] | None
+    optimizer: str
+    learning_rate: float
+    optimizer_options: dict[str, Any]
+    method: str
+    loss: str
+    task: str
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    num_seeds: int
+    seed: int
+    record_every: int
+    max_snapshots: int
+    snapshot_seeds: int
+    record_step_loss: bool
+    record_buffer: int
+    sparsity_tol: float
+    progress: bool | None
+    shard_seeds: bool
+    use_moments: bool | None
+    config: dict[str, Any]
+
+    @property
+    def num_strengths(self) -> int:
+        return len(next(iter(self.strengths.values()))) if self.strengths else 1
+
+
+def loader_defaults(name: str) -> dict[str, Any]:
+    """The keyword arguments of data set ``name``'s loader with their defaults."""
+    params = inspect.signature(data.LOADERS[name]).parameters.values()
+    return {p.name: p.default for p in params}
+
+
+def regularizer_keys() -> set[str]:
+    """The strength and option keys of every regularizer: one schema fits them all, so that
+    a grid may sweep ``regularizer=l1,l2`` together with ``regularizer.l1=...``."""
+    keys = set()
+    for cls in REGULARIZERS.values():
+        keys |= {*cls.strength_keys(), *cls.options}
+    return keys
 
 
 def _plain(config: Any) -> dict[str, Any]:
@@ -120,60 +167,68 @@ def _plain(config: Any) -> dict[str, Any]:
     return dict(config)
 
 
-def resolve_config(config: Any) -> dict[str, Any]:
-    """Fills defaults and checks keys; returns plain Python data."""
-    given = _plain(config)
-    defaults = dataclasses.asdict(TrainConfig())
-    unknown = sorted(set(given) - set(defaults))
+def _choice(group: str, config: dict[str, Any], registry: Mapping, defaults) -> dict[str, Any]:
+    """``config`` of a group with its name checked and its defaults filled in."""
+    name = config.get("name")
+    if name not in registry:
+        raise ValueError(f"{group}.name: expected one of {sorted(registry)}, got {name!r}")
+    known = defaults(name)
+    unknown = sorted(set(config) - set(known) - {"name"})
     if unknown:
-        raise ValueError(f"config: unknown key(s) {unknown}; expected keys of TrainConfig")
-    resolved = {**defaults, **given}
-    for key in ("data", "model", "regularizer", "optimizer"):
-        resolved[key] = dict(resolved[key] or {})
-    if isinstance(resolved["method"], Mapping):
-        resolved["method"] = resolved["method"].get("name")
-    if resolved["method"] not in METHODS:
-        raise ValueError(f"method: expected one of {list(METHODS)}, got {resolved['method']!r}")
-    if resolved["loss"] not in LOSSES:
-        raise ValueError(f"loss: expected one of {list(LOSSES)}, got {resolved['loss']!r}")
-    for key, low in (("epochs", 1), ("batch_size", 1), ("num_seeds", 1), ("record_every", 0),
-                     ("max_snapshots", 2), ("snapshot_seeds", 0)):  # fmt: skip
+        raise ValueError(f"{group} ({name}): unknown key(s) {unknown}; expected {sorted(known)}")
+    known = {k: list(v) if isinstance(v, tuple) else v for k, v in known.items()}
+    return {"name": name, **known, **config}
+
+
+_LOWER_BOUNDS = {"epochs": 1, "batch_size": 1, "num_seeds": 1, "record_every": 0,
+                 "max_snapshots": 2, "snapshot_seeds": 0, "record_buffer": 1}  # fmt: skip
+
+
+def _check_scalars(resolved: dict[str, Any]) -> None:
+    if resolved["method"] not in methods.METHODS:
+        raise ValueError(
+            f"method: expected one of {list(methods.METHODS)}, got {resolved['method']!r}"
+        )
+    if resolved["loss"] not in losses.LOSSES:
+        raise ValueError(f"loss: expected one of {list(losses.LOSSES)}, got {resolved['loss']!r}")
+    for key, low in _LOWER_BOUNDS.items():
         value = resolved[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{key}: expected an integer >= {low}, got {value!r}")
     check_nonnegative("sparsity_tol", resolved["sparsity_tol"])
-    return resolved
+    if resolved["use_moments"] not in (None, True, False):
+        raise ValueError(
+            f"use_moments: expected true, false or null, got {resolved['use_moments']!r}"
+        )
 
 
-def parse_regularizer(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict, Any]:
-    """Splits a regularizer config into name, strength vectors ``(K,)``, static kwargs, layers.
+def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict, Any]:
+    """Splits a regularizer config into name, strength vectors ``(K,)``, options, layers.
 
-    Every regularizer accepts the keys of all of them (``l1``, ``l2``,
-    ``strength``, ``axis``), so that one grid can sweep ``regularizer=l1,l2``
-    together with ``regularizer.l1=...``; a key that does not apply to the
-    chosen regularizer must be null or is ignored with a logged warning.
+    A key that does not apply to the chosen regularizer must be null or is
+    ignored with a logged warning.
     """
     config = dict(config)
     name = config.pop("name", "none")
     layers = config.pop("layers", None)
-    if name != "none" and name not in REGULARIZER_KEYS:
+    if name != "none" and name not in REGULARIZERS:
         raise ValueError(
-            f"regularizer.name: expected none or one of {sorted(REGULARIZER_KEYS)}, got {name!r}"
+            f"regularizer.name: expected none or one of {sorted(REGULARIZERS)}, got {name!r}"
         )
-    fields, static_fields = REGULARIZER_KEYS.get(name, ((), ()))
-    unknown = sorted(set(config) - _SHARED_REGULARIZER_KEYS)
+    cls = REGULARIZERS.get(name)
+    fields = cls.strength_keys() if cls else ()
+    option_keys = cls.options if cls else ()
+    shared = regularizer_keys()
+    unknown = sorted(set(config) - shared)
     if unknown:
         raise ValueError(
-            f"regularizer ({name}): unknown key(s) {unknown}; "
-            f"expected {sorted(_SHARED_REGULARIZER_KEYS)}"
+            f"regularizer ({name}): unknown key(s) {unknown}; expected {sorted(shared)}"
         )
     ignored = sorted(
-        k for k, v in config.items() if k not in fields + static_fields and v is not None
+        k for k, v in config.items() if k not in fields + option_keys and v is not None
     )
     if ignored:
-        logging.getLogger(__name__).warning(
-            "regularizer (%s): ignoring %s, which does not apply to it", name, ignored
-        )
+        log.warning("regularizer (%s): ignoring %s, which does not apply to it", name, ignored)
     lengths = {len(v) for v in (config.get(f) for f in fields) if isinstance(v, list | tuple)}
     if len(lengths) > 1:
         raise ValueError(
@@ -191,150 +246,70 @@ def parse_regularizer(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray
         for v in values:
             check_nonnegative(f"regularizer.{f}", v)
         strengths[f] = np.asarray(values, dtype=np.float64)
-    static = {f: config[f] for f in static_fields if config.get(f) is not None}
-    if "axis" in static and isinstance(static["axis"], list):
-        static["axis"] = tuple(static["axis"])
-    return name, strengths, static, tuple(layers) if layers is not None else None
+    options = {f: config[f] for f in option_keys if config.get(f) is not None}
+    if isinstance(options.get("axis"), list):
+        options["axis"] = tuple(options["axis"])
+    return name, strengths, options, tuple(layers) if layers is not None else None
 
 
-_SHARED_REGULARIZER_KEYS = {"l1", "l2", "strength", "axis"}
+def resolve(config: Any) -> RunSpec:
+    """Checks a config and fills in its defaults; nothing is loaded or compiled.
 
+    Args:
+      config: a ``TrainConfig``, a dict or an OmegaConf config (the keys of
+        ``TrainConfig``; missing ones take its defaults).
 
-# --------------------------------------------------------------------------- Hydra schemas
-# One dataclass per config file of a group; Hydra merges the YAML into it, so
-# an unknown key (``regularizer.l3=1``) or a wrong type (``epochs=ten``) is
-# rejected with the key's full name. Strength keys are ``Any``: a number, or a
-# list of numbers that one job trains side by side (vmapped).
+    Returns:
+      The frozen ``RunSpec``.
 
-
-def _loader_schema(name: str) -> type:
-    """A dataclass with a data loader's keyword arguments, types and defaults.
-
-    The loaders in ``research.data`` are the one place that defines these
-    keys; the schema only adds ``name``.
+    Raises:
+      ValueError: for a bad key or value, naming it and what was expected.
     """
-    import inspect
-    import typing
-
-    from research import data
-
-    loader = data.LOADERS[name]
-    hints = typing.get_type_hints(loader)
-    fields = [("name", str, dataclasses.field(default=name))]
-    for param in inspect.signature(loader).parameters.values():
-        fields.append((param.name, hints[param.name], dataclasses.field(default=param.default)))
-    return dataclasses.make_dataclass(f"{name.title().replace('_', '')}Data", fields)
-
-
-@dataclasses.dataclass
-class MLPModel:
-    name: str = "mlp"
-    widths: list[int] = dataclasses.field(default_factory=lambda: [1, 10, 10, 10, 1])
-    activation: str | None = None
-    use_bias: bool = True
-    kernel_init: float | None = None
-
-
-@dataclasses.dataclass
-class ClassifierModel:
-    name: str = "classifier"
-    hidden: int = 64
-
-
-@dataclasses.dataclass
-class LinearModel:
-    name: str = "linear"
-    use_bias: bool = True
-    kernel_init: float | None = None
-
-
-@dataclasses.dataclass
-class RegularizerSchema:
-    """One schema for every regularizer, so that a grid may sweep the regularizer
-    together with its strengths; keys that do not apply stay null."""
-
-    name: str = "none"
-    l1: Any = None
-    l2: Any = None
-    strength: Any = None
-    axis: Any = None
-    layers: list[int] | None = None
+    given = _plain(config)
+    defaults = dataclasses.asdict(TrainConfig())
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(f"config: unknown key(s) {unknown}; expected keys of TrainConfig")
+    resolved = {**defaults, **given}
+    for key in ("data", "model", "regularizer", "optimizer"):
+        resolved[key] = dict(resolved[key] or {})
+    if isinstance(resolved["method"], Mapping):
+        resolved["method"] = resolved["method"].get("name")
+    _check_scalars(resolved)
+    resolved["data"] = _choice("data", resolved["data"], data.LOADERS, loader_defaults)
+    resolved["model"] = _choice("model", resolved["model"], models.MODELS, models.model_defaults)
+    optimizer = resolved["optimizer"] = _choice(
+        "optimizer", resolved["optimizer"], methods.OPTIMIZERS, methods.optimizer_defaults
+    )
+    task, need = data.TASKS[resolved["data"]["name"]], losses.TASKS[resolved["loss"]]
+    if task != need:
+        raise ValueError(
+            f"loss: {resolved['loss']} needs a {need} data set, and "
+            f"{resolved['data']['name']} is a {task} data set"
+        )
+    name, strengths, options, layers = _strengths(resolved["regularizer"])
+    learning_rate = optimizer["learning_rate"]
+    check_nonnegative("optimizer.learning_rate", learning_rate)
+    opt_options = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rate")}
+    methods.check_method(resolved["method"], optimizer["name"], opt_options)
+    return RunSpec(
+        data=resolved["data"],
+        model=resolved["model"],
+        regularizer=name,
+        strengths=strengths,
+        regularizer_options=options,
+        layers=layers,
+        optimizer=optimizer["name"],
+        learning_rate=learning_rate,
+        optimizer_options=opt_options,
+        task=task,
+        config=resolved,
+        **{k: resolved[k] for k in _SCALAR_KEYS},
+    )
 
 
-@dataclasses.dataclass
-class SGDOptimizer:
-    name: str = "sgd"
-    learning_rate: float = 0.01
-    momentum: float | None = None
-    nesterov: bool = False
-
-
-@dataclasses.dataclass
-class AdamOptimizer:
-    name: str = "adam"
-    learning_rate: float = 1e-3
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
-
-
-@dataclasses.dataclass
-class Method:
-    name: str = "subgradient"
-
-
-@dataclasses.dataclass
-class RunConfig(TrainConfig):
-    """The command line's config: the engine's keys plus where and how a job runs.
-
-    Attributes:
-      name: names the multirun directory ``outputs/multirun/<name>``;
-        launching the same grid again under the same name resumes it.
-      output_root: where runs and multiruns go.
-      compilation_cache_dir: JAX's persistent compilation cache (shared by
-        jobs in separate processes); null disables it.
-    """
-
-    # The groups fill these in; no defaults here, so nothing of another option leaks in.
-    data: Any = "???"
-    model: Any = "???"
-    regularizer: Any = "???"
-    optimizer: Any = "???"
-    method: Any = "???"
-    name: str = "default"
-    output_root: str = "outputs"
-    compilation_cache_dir: str | None = "outputs/.jax_cache"
-
-
-GROUP_SCHEMAS = {
-    "data": {
-        name: _loader_schema(name)
-        for name in ("line_outliers", "sparse_regression", "digits", "penalty_only")
-    },
-    "model": {
-        "mlp": MLPModel,
-        "mlp_adjusted": MLPModel,
-        "classifier": ClassifierModel,
-        "linear": LinearModel,
-    },
-    "regularizer": {
-        name: RegularizerSchema for name in ("none", "l1", "l2", "elastic_net", "group_lasso")
-    },
-    "optimizer": {"sgd": SGDOptimizer, "adam": AdamOptimizer},
-    "method": {name: Method for name in ("subgradient", "proximal", "preconditioned", "fista")},
-}
-
-
-def register_configs() -> None:
-    """Registers the schemas with Hydra's ConfigStore as ``<group>/schema_<name>``.
-
-    Each YAML file of a group lists its schema first in its defaults, e.g.
-    ``configs/regularizer/l1.yaml`` starts with ``defaults: [schema_l1, _self_]``.
-    """
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    store.store(name="schema_train", node=RunConfig)
-    for group, options in GROUP_SCHEMAS.items():
-        for option, schema in options.items():
-            store.store(group=group, name=f"schema_{option}", node=schema)
+_SCALAR_KEYS = (
+    "method", "loss", "epochs", "batch_size", "shuffle", "num_seeds", "seed", "record_every",
+    "max_snapshots", "snapshot_seeds", "record_step_loss", "record_buffer", "sparsity_tol",
+    "progress", "shard_seeds", "use_moments",
+)  # fmt: skip

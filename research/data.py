@@ -16,7 +16,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "digits", "line_outliers", "load", "sparse_regression"]
+__all__ = [
+    "LOADERS",
+    "TASKS",
+    "Dataset",
+    "digits",
+    "line_outliers",
+    "load",
+    "penalty_only",
+    "sparse_regression",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +204,10 @@ LOADERS = {
     "digits": digits,
     "penalty_only": penalty_only,
 }
+"""The data sets by config name; each loader's signature lists its keys and defaults."""
+
+TASKS = {name: "regression" for name in LOADERS} | {"digits": "classification"}
+"""The task of each data set, known before it is loaded (``research.losses.TASKS``)."""
 
 
 def load(config: dict[str, Any]) -> Dataset:

@@ -18,6 +18,7 @@ For training, split a model into a graph and a pure dict of arrays with
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,7 +27,21 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["MLP", "Classifier", "Linear", "apply", "build_model", "hidden_layers", "init_params"]
+__all__ = [
+    "MLP",
+    "MODELS",
+    "Classifier",
+    "Linear",
+    "apply",
+    "build_model",
+    "classifier",
+    "graphdef",
+    "hidden_layers",
+    "init_params",
+    "linear",
+    "mlp",
+    "model_defaults",
+]
 
 ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
     None: lambda x: x,
@@ -127,32 +142,86 @@ class Linear(MLP):
         )
 
 
+# --------------------------------------------------------------------------- registry
+# One builder per config name: ``(in_features, out_features, *, <keys>, rngs) -> Module``.
+# The keyword arguments and their defaults are the model's config keys (the Hydra
+# schemas are derived from these signatures); the data set gives the feature counts.
+def mlp(
+    in_features: int,
+    out_features: int,
+    *,
+    widths: Sequence[int] = (1, 10, 10, 10, 1),
+    activation: str | None = None,
+    use_bias: bool = True,
+    kernel_init: float | None = None,
+    rngs: nnx.Rngs,
+) -> MLP:
+    """An ``MLP`` with explicit ``widths``, which must agree with the data's feature counts."""
+    widths = [int(w) for w in widths]
+    if widths[0] != in_features or widths[-1] != out_features:
+        raise ValueError(
+            f"model.widths: {widths} does not fit the data ({in_features} input and "
+            f"{out_features} output features)"
+        )
+    return MLP(widths, activation, use_bias, kernel_init, rngs=rngs)
+
+
+def classifier(in_features: int, out_features: int, *, hidden: int = 64, rngs: nnx.Rngs):
+    """The Keras tutorial's ``Classifier`` with one class per output feature."""
+    return Classifier(in_features, hidden, out_features, rngs=rngs)
+
+
+def linear(
+    in_features: int,
+    out_features: int,
+    *,
+    use_bias: bool = True,
+    kernel_init: float | None = None,
+    rngs: nnx.Rngs,
+) -> Linear:
+    """A ``Linear`` model."""
+    return Linear(in_features, out_features, use_bias, kernel_init, rngs=rngs)
+
+
+MODELS: dict[str, Callable[..., nnx.Module]] = {
+    "mlp": mlp,
+    "classifier": classifier,
+    "linear": linear,
+}
+"""The models by config name; the one list of them."""
+
+
+def model_defaults(name: str) -> dict[str, Any]:
+    """The config keys of model ``name`` with their defaults."""
+    params = inspect.signature(MODELS[name]).parameters.values()
+    return {p.name: p.default for p in params if p.kind == p.KEYWORD_ONLY and p.name != "rngs"}
+
+
 def build_model(config: dict[str, Any], in_features: int, out_features: int, rngs: nnx.Rngs):
-    """Builds a model from its config (``name`` plus the class's arguments).
+    """Builds a model from its config (``name`` plus the builder's keyword arguments).
 
     ``in_features`` / ``out_features`` come from the data; an MLP's explicit
     widths must agree with them.
+
+    Raises:
+      ValueError: for an unknown name or key, naming it.
     """
     config = dict(config)
     name = config.pop("name", None)
-    try:
-        if name in ("mlp", "mlp_adjusted"):
-            widths = list(config.pop("widths"))
-            if widths[0] != in_features or widths[-1] != out_features:
-                raise ValueError(
-                    f"model.widths: {widths} does not fit the data ({in_features} input and "
-                    f"{out_features} output features)"
-                )
-            return MLP(widths, rngs=rngs, **config)
-        if name == "classifier":
-            return Classifier(in_features, classes=out_features, rngs=rngs, **config)
-        if name == "linear":
-            return Linear(in_features, out_features, rngs=rngs, **config)
-    except TypeError as err:
-        raise ValueError(f"model ({name}): bad or unknown key: {err}") from err
-    except KeyError as err:
-        raise ValueError(f"model ({name}): missing key {err}") from err
-    raise ValueError(f"model.name: expected mlp, mlp_adjusted, classifier or linear, got {name!r}")
+    if name not in MODELS:
+        raise ValueError(f"model.name: expected one of {sorted(MODELS)}, got {name!r}")
+    unknown = sorted(set(config) - set(model_defaults(name)))
+    if unknown:
+        raise ValueError(
+            f"model ({name}): unknown key(s) {unknown}; expected {sorted(model_defaults(name))}"
+        )
+    return MODELS[name](in_features, out_features, rngs=rngs, **config)
+
+
+def graphdef(config: dict[str, Any], in_features: int, out_features: int) -> Any:
+    """The graph of the model a config describes (for ``apply`` with trained params)."""
+    model_fn = lambda rngs: build_model(config, in_features, out_features, rngs)  # noqa: E731
+    return init_params(model_fn, jax.random.key(0))[0]
 
 
 def init_params(model_fn: Callable[[nnx.Rngs], nnx.Module], key: jax.Array):

@@ -122,7 +122,9 @@ def add_regularization(reg: Regularizer, mask: Mask = None) -> optax.GradientTra
 
     def update_fn(updates, state, params=None):
         _need_params("add_regularization", params)
-        updates = reg.map_selected(lambda w, u: u + reg._grad(w).astype(u.dtype), params, updates)
+        updates = reg.map_selected(
+            lambda w, u: u + reg.leaf_grad(w).astype(u.dtype), params, updates
+        )
         return updates, state
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -186,7 +188,7 @@ def proximal(
             # Same arithmetic as optax.apply_updates, so that w + result hits
             # exact zeros where the prox gives them.
             v = jnp.asarray(w + u, dtype=w.dtype)
-            return reg._prox(v, step) - w
+            return reg.leaf_prox(v, step) - w
 
         updates = reg.map_selected(leaf, params, updates)
         return updates, ProximalState(count=optax.safe_increment(state.count))
@@ -238,7 +240,7 @@ def _preconditioned_proximal(
 
         def leaf(w, u, s):
             v = jnp.asarray(w + u, dtype=w.dtype)
-            return reg._prox(v, s) - w
+            return reg.leaf_prox(v, s) - w
 
         new_updates = reg.map_selected(leaf, params, plain, steps)
         new_state = PreconditionedProximalState(
@@ -379,7 +381,7 @@ def fista(
         _need_params("fista", params)
         lr = _learning_rate_at(learning_rate, state.count)
         x = jax.tree.map(lambda y, g: jnp.asarray(y - lr * g, y.dtype), params, updates)
-        x = reg.map_selected(lambda v, u: reg._prox(v, lr), x, x)
+        x = reg.map_selected(lambda v, u: reg.leaf_prox(v, lr), x, x)
         t_next = (1 + jnp.sqrt(1 + 4 * state.t**2)) / 2
         beta = (state.t - 1) / t_next
         y_next = jax.tree.map(

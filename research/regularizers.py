@@ -55,6 +55,7 @@ __all__ = [
     "L1",
     "L1L2",
     "L2",
+    "REGULARIZERS",
     "ElasticNet",
     "GroupLasso",
     "Regularizer",
@@ -189,10 +190,17 @@ class Regularizer:
     """Base class: a penalty, its subgradient and its proximal map over selected leaves.
 
     Subclasses name their strengths in ``_fields`` and implement the three
-    per-leaf functions ``_value``, ``_grad`` and ``_prox``.
+    per-leaf functions ``leaf_value``, ``leaf_grad`` and ``leaf_prox``, which
+    the optax transforms of ``research.optim`` call on each selected leaf.
+    ``name`` is the config name (``regularizer=<name>``), ``keras_name`` the
+    class name of the Keras equivalent (None: none) and ``options`` the
+    constructor arguments that are not strengths (static in a program).
     """
 
     _fields: tuple[str, ...] = ()
+    name: str = ""
+    keras_name: str | None = None
+    options: tuple[str, ...] = ()
     mask: Mask = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -225,20 +233,28 @@ class Regularizer:
         self.mask = aux[0].value
 
     # per-leaf math, implemented by subclasses
-    def _value(self, w: jax.Array) -> jax.Array:
+    @classmethod
+    def strength_keys(cls) -> tuple[str, ...]:
+        """The names of the strengths (the pytree leaves), e.g. ``("l1", "l2")``."""
+        return cls._fields
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        """The penalty of one selected leaf."""
         raise NotImplementedError
 
-    def _grad(self, w: jax.Array) -> jax.Array:
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        """A subgradient of the penalty of one selected leaf (``sign(0) = 0``)."""
         raise NotImplementedError
 
-    def _prox(self, w: jax.Array, step: Any) -> jax.Array:
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        """The proximal map of ``step * penalty`` on one selected leaf."""
         raise NotImplementedError
 
     # public API
     def __call__(self, params: PyTree) -> jax.Array:
         """The scalar penalty summed over the selected leaves of ``params``."""
         leaves, flags, _ = self._flatten(params)
-        terms = [self._value(w) for w, f in zip(leaves, flags, strict=True) if f]
+        terms = [self.leaf_value(w) for w, f in zip(leaves, flags, strict=True) if f]
         if not terms:
             return jnp.zeros((), dtype=jnp.result_type(*leaves) if leaves else float)
         return sum(terms[1:], terms[0])
@@ -247,7 +263,8 @@ class Regularizer:
         """A subgradient of the penalty: zeros on unselected leaves, ``sign(0) = 0``."""
         leaves, flags, treedef = self._flatten(params)
         out = [
-            self._grad(w) if f else jnp.zeros_like(w) for w, f in zip(leaves, flags, strict=True)
+            self.leaf_grad(w) if f else jnp.zeros_like(w)
+            for w, f in zip(leaves, flags, strict=True)
         ]
         return treedef.unflatten(out)
 
@@ -275,7 +292,9 @@ class Regularizer:
                 raise ValueError(
                     "step: expected a scalar or a pytree with the structure of params"
                 ) from err
-        out = [self._prox(w, s) if f else w for w, s, f in zip(leaves, steps, flags, strict=True)]
+        out = [
+            self.leaf_prox(w, s) if f else w for w, s, f in zip(leaves, steps, flags, strict=True)
+        ]
         return treedef.unflatten(out)
 
     def map_selected(self, fn: Callable[..., jax.Array], params: PyTree, *rest: PyTree) -> PyTree:
@@ -353,13 +372,12 @@ def sum_by_dot(enabled: bool = True) -> Iterator[None]:
     """L1 terms traced in this block sum ``|w|`` as a dot product with ones.
 
     A performance switch for penalties evaluated under a wide ``vmap`` on
-    CPU. Inside the training engine's step, at 3,000 to 10,000 seeds x
-    strengths, summing each kernel's ``|w|`` as a matrix-vector product
-    measured 5-15% faster per proximal L1 run than a reduction over the
-    kernel's small trailing axes; at 1,000 the two were even, and below that
-    the reduction is faster. Sums of squares (L2 terms) always reduce: there
-    the reduction measured faster at every width. The values agree to float
-    rounding. The training engine turns this on from 2,048 seeds x strengths.
+    CPU, where a matrix-vector product can beat a reduction over a kernel's
+    small trailing axes; under a narrow ``vmap`` the reduction is faster.
+    Sums of squares (L2 terms) always reduce. The values agree to float
+    rounding. The training engine turns this on for wide programs (see
+    ``research.engine.spec.SUM_BY_DOT_FROM``); the measurements behind that
+    threshold are in the README's Performance section.
     """
     token = _SUM_BY_DOT.set(enabled)
     try:
@@ -410,18 +428,20 @@ class L1(Regularizer):
     """
 
     _fields = ("l1",)
+    name = "l1"
+    keras_name = "L1"
 
     def __init__(self, l1: float | jax.Array = _KERAS_DEFAULT, *, mask: Mask = None):
         self.l1 = _scalar("l1", l1)
         self.mask = mask
 
-    def _value(self, w):
+    def leaf_value(self, w):
         return _as(self.l1, w) * _total_abs(w)
 
-    def _grad(self, w):
+    def leaf_grad(self, w):
         return _as(self.l1, w) * jnp.sign(w)
 
-    def _prox(self, w, step):
+    def leaf_prox(self, w, step):
         return _soft_threshold(w, _as(step, w) * _as(self.l1, w))
 
     def to_keras(self):
@@ -447,18 +467,20 @@ class L2(Regularizer):
     """
 
     _fields = ("l2",)
+    name = "l2"
+    keras_name = "L2"
 
     def __init__(self, l2: float | jax.Array = _KERAS_DEFAULT, *, mask: Mask = None):
         self.l2 = _scalar("l2", l2)
         self.mask = mask
 
-    def _value(self, w):
+    def leaf_value(self, w):
         return _as(self.l2, w) * jnp.sum(jnp.square(w))
 
-    def _grad(self, w):
+    def leaf_grad(self, w):
         return 2 * _as(self.l2, w) * w
 
-    def _prox(self, w, step):
+    def leaf_prox(self, w, step):
         return w / (1 + 2 * _as(step, w) * _as(self.l2, w))
 
     def to_keras(self):
@@ -483,6 +505,8 @@ class ElasticNet(Regularizer):
     """
 
     _fields = ("l1", "l2")
+    name = "elastic_net"
+    keras_name = "L1L2"
 
     def __init__(
         self,
@@ -495,13 +519,13 @@ class ElasticNet(Regularizer):
         self.l2 = _scalar("l2", l2)
         self.mask = mask
 
-    def _value(self, w):
+    def leaf_value(self, w):
         return _as(self.l1, w) * _total_abs(w) + _as(self.l2, w) * jnp.sum(jnp.square(w))
 
-    def _grad(self, w):
+    def leaf_grad(self, w):
         return _as(self.l1, w) * jnp.sign(w) + 2 * _as(self.l2, w) * w
 
-    def _prox(self, w, step):
+    def leaf_prox(self, w, step):
         step = _as(step, w)
         return _soft_threshold(w, step * _as(self.l1, w)) / (1 + 2 * step * _as(self.l2, w))
 
@@ -546,6 +570,8 @@ class GroupLasso(Regularizer):
     """
 
     _fields = ("strength",)
+    name = "group_lasso"
+    options = ("axis",)
 
     def __init__(
         self,
@@ -579,16 +605,16 @@ class GroupLasso(Regularizer):
         axes = tuple(sorted({a % w.ndim for a in self.axis}))
         return axes, math.sqrt(math.prod(w.shape[a] for a in axes))
 
-    def _value(self, w):
+    def leaf_value(self, w):
         axes, root = self._groups(w)
         return _as(self.strength, w) * root * jnp.sum(_safe_norm(w, axes))
 
-    def _grad(self, w):
+    def leaf_grad(self, w):
         axes, root = self._groups(w)
         norm = _safe_norm(w, axes)
         return _as(self.strength, w) * root * w / jnp.where(norm > 0, norm, 1)
 
-    def _prox(self, w, step):
+    def leaf_prox(self, w, step):
         if jnp.ndim(step) != 0:
             raise ValueError(
                 "step: GroupLasso's proximal map needs a scalar step (a per-coordinate "
@@ -604,11 +630,15 @@ class GroupLasso(Regularizer):
 # --------------------------------------------------------------------------- #
 # Keras interop
 # --------------------------------------------------------------------------- #
-_BY_KERAS_NAME: dict[str, type[Regularizer]] = {
-    "l1": L1,
-    "l2": L2,
-    "l1l2": ElasticNet,
-    "l1_l2": ElasticNet,
+REGULARIZERS: dict[str, type[Regularizer]] = {
+    cls.name: cls for cls in (L1, L2, ElasticNet, GroupLasso)
+}
+"""The regularizers by config name (``regularizer=<name>``); the one list of them."""
+
+_BY_KERAS_CLASS = {cls.keras_name: cls for cls in REGULARIZERS.values() if cls.keras_name}
+# Keras's string aliases (keras.regularizers.get): the lowercase class names and "l1_l2".
+_BY_KERAS_NAME = {name.lower(): cls for name, cls in _BY_KERAS_CLASS.items()} | {
+    "l1_l2": ElasticNet
 }
 
 
@@ -647,12 +677,9 @@ def from_keras(obj_or_config: Any) -> Regularizer:
         if "class_name" in obj_or_config:
             return _from_class(obj_or_config["class_name"], obj_or_config.get("config") or {})
         keys = set(obj_or_config)
-        if keys == {"l1"}:
-            return _from_class("L1", obj_or_config)
-        if keys == {"l2"}:
-            return _from_class("L2", obj_or_config)
-        if keys == {"l1", "l2"}:
-            return _from_class("L1L2", obj_or_config)
+        for class_name, cls in _BY_KERAS_CLASS.items():
+            if keys == set(cls.strength_keys()):
+                return _from_class(class_name, obj_or_config)
         raise ValueError(
             f"from_keras: unrecognised regularizer config keys {sorted(keys)}; expected "
             "'l1', 'l2' or both (a get_config() dict) or a 'class_name' entry"
@@ -667,11 +694,11 @@ def from_keras(obj_or_config: Any) -> Regularizer:
 
 
 def _from_class(class_name: str, config: dict[str, Any]) -> Regularizer:
-    cls = {"L1": L1, "L2": L2, "L1L2": ElasticNet}.get(class_name)
+    cls = _BY_KERAS_CLASS.get(class_name)
     if cls is None:
         raise ValueError(
             f"from_keras: Keras regularizer class {class_name!r} has no equivalent here; "
-            "supported: L1, L2, L1L2"
+            f"supported: {', '.join(_BY_KERAS_CLASS)}"
         )
     try:
         return cls(**{k: float(v) for k, v in config.items()})

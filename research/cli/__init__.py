@@ -1,0 +1,2 @@
+"""The command lines: ``research-train`` (``train``), ``research-aggregate``
+(``aggregate``) and ``research-figures`` (``figures``)."""

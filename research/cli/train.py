@@ -1,0 +1,160 @@
+"""``research-train`` / ``python -m research.train``: Hydra's command line, one job per call.
+
+``run_job(cfg, job_dir, overrides, multirun=...)`` is the job runner the
+Hydra task function calls, and what the tests call with a composed config:
+skip a complete job, else train, evaluate and write the job's files
+(``research.io``). ``launch(overrides)`` runs a multirun in a subprocess (the
+figure pipeline launches its sweeps through it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from research.config import TrainConfig
+
+__all__ = ["CONFIG_DIR", "DEPRECATED_EXPERIMENTS", "configure_runtime", "launch", "main", "run_job"]
+
+log = logging.getLogger("research.train")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+DEPRECATED_EXPERIMENTS = {
+    "seed002_line_outliers": "line_outliers",
+    "seed002_adjusted": "line_outliers_adjusted",
+    "seed000_digits": "digits",
+    "seed001_gd_1d": "gd_1d",
+}
+"""Old experiment names -> new ones; the old ones still run, with a warning, for one release."""
+
+
+def configure_runtime(compilation_cache_dir: str | None) -> None:
+    """Environment and JAX settings for a job; call before JAX starts a backend.
+
+    ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` lets several jobs share a GPU (JAX
+    otherwise takes 75% of its memory at start); values already in the
+    environment win. The persistent compilation cache lets jobs in separate
+    processes (joblib, submitit, Slurm) reuse each other's compiled programs.
+    """
+    import jax
+
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no TPU/GPU probe notes
+    if compilation_cache_dir:
+        path = Path(compilation_cache_dir).expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _plain_config(cfg: Any) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _log_summary(job_dir: Path, metrics: dict[str, np.ndarray], elapsed: float) -> dict:
+    main_metric = "test_accuracy" if "test_accuracy" in metrics else "total_error"
+    diverged = metrics["diverged"]
+    log.info(
+        "%s: %s mean %.4g over %d seeds x %d strengths, %d diverged, %.1fs",
+        job_dir,
+        main_metric,
+        float(np.nanmean(np.where(diverged, np.nan, metrics[main_metric]))),
+        diverged.shape[0],
+        diverged.shape[1],
+        int(diverged.sum()),
+        elapsed,
+    )
+    return {main_metric: metrics[main_metric].tolist()}
+
+
+def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) -> dict | None:
+    """One Hydra job: skip it if complete, else train, evaluate and write its files.
+
+    A job that raises leaves a ``failure.json``; in a multirun the other jobs
+    go on, in a single run the error is raised.
+    """
+    from research.engine import train_and_evaluate
+    from research.io import is_complete, write_failure, write_job
+
+    if is_complete(job_dir):
+        log.info("complete already, skipped: %s", job_dir)
+        return None
+    try:
+        configure_runtime(cfg.get("compilation_cache_dir"))
+        engine_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+        plain = _plain_config(cfg)
+        start = time.perf_counter()
+        results = train_and_evaluate({k: v for k, v in plain.items() if k in engine_keys})
+        elapsed = time.perf_counter() - start
+        write_job(job_dir, results, overrides=overrides, elapsed_s=elapsed, extra={"run": plain})
+    except Exception as err:
+        write_failure(job_dir, err, overrides=overrides)
+        log.error("job failed (%s): %s: %s", job_dir, type(err).__name__, err)
+        if not multirun:
+            raise
+        return None
+    return _log_summary(job_dir, results.metrics, elapsed)
+
+
+_warned: set[str] = set()
+
+
+def _warn_deprecated(choices: Any) -> None:
+    old = choices.get("experiment")
+    if old in DEPRECATED_EXPERIMENTS and old not in _warned:
+        _warned.add(old)
+        message = (
+            f"experiment={old} is deprecated and will be removed in the next release; "
+            f"use experiment={DEPRECATED_EXPERIMENTS[old]} (same runs)"
+        )
+        log.warning(message)
+        warnings.warn(message, FutureWarning, stacklevel=2)
+
+
+def _task(cfg: Any) -> dict | None:
+    """The Hydra task function (module level, so launchers pickle it by reference)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    _warn_deprecated(hc.runtime.choices)
+    return run_job(
+        cfg,
+        Path(hc.runtime.output_dir),
+        list(hc.overrides.task),
+        multirun=hc.mode == RunMode.MULTIRUN,
+    )
+
+
+def launch(overrides: list[str], *, multirun: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``research-train [-m] <overrides>`` in a fresh process; raises if it fails.
+
+    Complete jobs are skipped by the jobs themselves, so launching a grid
+    again resumes it.
+    """
+    args = [sys.executable, "-m", "research.train", *(["-m"] if multirun else []), *overrides]
+    out = subprocess.run(args, text=True, capture_output=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"research-train {' '.join(overrides)} failed:\n{out.stderr[-4000:]}")
+    return out
+
+
+def main() -> None:
+    """``research-train`` / ``python -m research.train``: Hydra's command line."""
+    import hydra
+
+    from research.schemas import register_configs
+
+    register_configs()
+    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_task)()

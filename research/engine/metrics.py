@@ -1,0 +1,47 @@
+"""End-of-run metrics of one seed and one strength setting (vmapped by the loop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from research import losses, models
+from research.engine.spec import ProgramSpec
+from research.engine.step import penalty
+from research.results import flat_paths
+
+__all__ = ["evaluate"]
+
+
+def evaluate(spec: ProgramSpec, graph: Any, state, strength, arrays) -> dict[str, jax.Array]:
+    """The metrics of ``research.results.Results.metrics`` for one trained model.
+
+    ``train_loss`` is the last epoch's mean loss (with the penalty, as Keras
+    reports it); ``test_loss`` has no penalty. Sparsity: ``exact_zeros`` and
+    ``near_zeros`` (``|w| < sparsity_tol``) per kernel, and per hidden layer
+    ``dead_neurons``, units whose incoming or outgoing weights are all zero.
+    """
+    params = state["params"]
+    pred = models.apply(graph, params, arrays["x_test"])
+    ones = jnp.ones(pred.shape[0])
+    out = {
+        "train_loss": state["epoch_loss"][-1] / spec.n_train,
+        "test_loss": losses.LOSSES[spec.loss](pred, arrays["y_test"], ones),
+        "penalty": penalty(spec, strength, params),
+        "diverged": state["diverged_step"] >= 0,
+        "diverged_step": state["diverged_step"],
+    }
+    if spec.task == "classification":
+        out["test_accuracy"] = jnp.mean(jnp.argmax(pred, -1) == arrays["y_test"])
+    else:
+        out["total_error"] = jnp.sum(jnp.abs(pred - arrays["y_test"]))
+    for path, leaf in flat_paths(params).items():
+        if path.endswith("kernel"):
+            out[f"exact_zeros/{path}"] = jnp.sum(leaf == 0)
+            out[f"near_zeros/{path}"] = jnp.sum(jnp.abs(leaf) < spec.sparsity_tol)
+    for i, (incoming, outgoing) in enumerate(models.hidden_layers(params)):
+        dead = jnp.all(incoming == 0, axis=0) | jnp.all(outgoing == 0, axis=1)
+        out[f"dead_neurons/{i}"] = jnp.sum(dead)
+    return out

@@ -1,0 +1,130 @@
+"""One training step of one seed and one strength setting, and its initial state.
+
+The engine ``vmap``s these over strengths and seeds (``research.engine.loop``).
+Every function takes the ``ProgramSpec`` first: it is static, so Python
+branches on it are resolved while tracing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from research import losses, methods, models
+from research.engine.moments import moment_loss
+from research.engine.spec import ProgramSpec
+from research.regularizers import REGULARIZERS, Regularizer
+
+__all__ = ["init_state", "layer_mask", "model_fn", "penalty", "regularizer", "train_step"]
+
+
+def model_fn(spec: ProgramSpec) -> Callable[[nnx.Rngs], nnx.Module]:
+    """The model constructor: ``rngs -> Module`` for the spec's model and data shapes."""
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.model}
+    return lambda rngs: models.build_model(config, spec.in_features, spec.out_features, rngs)
+
+
+@functools.cache
+def layer_mask(layers: tuple[int, ...] | None) -> Callable | None:
+    """Kernels of the given layer indices (all kernels when None); one object per tuple."""
+    if layers is None:
+        return None
+
+    def mask(params):
+        def pick(path, _):
+            keys = [getattr(e, "key", None) for e in path]
+            return keys[-1] == "kernel" and keys[0] == "layers" and keys[1] in layers
+
+        return jax.tree_util.tree_map_with_path(pick, params)
+
+    return mask
+
+
+def regularizer(spec: ProgramSpec, strength: dict[str, jax.Array]) -> Regularizer | None:
+    """The penalty at one strength setting (None without one)."""
+    cls = REGULARIZERS.get(spec.regularizer)
+    if cls is None:
+        return None
+    return cls(**strength, **dict(spec.regularizer_options), mask=layer_mask(spec.layers))
+
+
+def transform(spec: ProgramSpec, strength: dict[str, jax.Array], lr: jax.Array):
+    """The optax transformation of the spec's method and optimizer at one strength."""
+    options = dict(spec.optimizer_options)
+    return methods.transform(spec.method, regularizer(spec, strength), spec.optimizer, options, lr)
+
+
+def penalty(spec: ProgramSpec, strength: dict[str, jax.Array], params: Any) -> jax.Array:
+    reg = regularizer(spec, strength)
+    return jnp.zeros(()) if reg is None else reg(params)
+
+
+def init_state(spec: ProgramSpec, key: jax.Array, strength, lr) -> dict[str, Any]:
+    """Seed ``key``'s initial params and optimizer state (params from ``fold_in(key, 0)``)."""
+    params = models.init_params(model_fn(spec), jax.random.fold_in(key, 0))[1]
+    state = {
+        "params": params,
+        "opt": transform(spec, strength, lr).init(params),
+        "epoch_loss": jnp.zeros(spec.epochs),
+        "diverged_step": jnp.array(-1, jnp.int32),
+    }
+    if spec.shuffle:
+        state["order"] = jnp.zeros(spec.padded_size, jnp.int32)
+    return state
+
+
+def _reshuffle(spec: ProgramSpec, key: jax.Array, epoch: jax.Array) -> jax.Array:
+    """Seed ``key``'s order of the training examples in ``epoch``, padded to whole batches."""
+    perm = jax.random.permutation(
+        jax.random.fold_in(jax.random.fold_in(key, 1), epoch), spec.n_train
+    )
+    pad = jnp.zeros(spec.padded_size - spec.n_train, perm.dtype)
+    return jnp.concatenate([perm, pad]).astype(jnp.int32)
+
+
+def _batch(spec: ProgramSpec, step: jax.Array, state, key, arrays):
+    """The batch of ``step``: inputs, targets, example weights and the epoch's order."""
+    epoch, pos = step // spec.steps_per_epoch, step % spec.steps_per_epoch
+    bs = spec.batch_size
+    if spec.shuffle:
+        # The step is not batched, so under vmap this stays a real branch taken once an epoch.
+        order = jax.lax.cond(
+            pos == 0, lambda _: _reshuffle(spec, key, epoch), lambda _: state["order"], None
+        )
+        idx = jax.lax.dynamic_slice_in_dim(order, pos * bs, bs)
+        xb, yb = arrays["x"][idx], arrays["y"][idx]
+    else:
+        order = None
+        xb = jax.lax.dynamic_slice_in_dim(arrays["x_pad"], pos * bs, bs)
+        yb = jax.lax.dynamic_slice_in_dim(arrays["y_pad"], pos * bs, bs)
+    wb = jax.lax.dynamic_slice_in_dim(arrays["w_pad"], pos * bs, bs)
+    return xb, yb, wb, order
+
+
+def train_step(spec: ProgramSpec, graph: Any, step, state, key, strength, lr, arrays):
+    """One optimizer step; returns the new state and the regularized loss of the batch.
+
+    ``epoch_loss`` and ``diverged_step`` pass through: the loop folds the
+    step losses into them once a block (``research.engine.loop``).
+    """
+    xb, yb, wb, order = _batch(spec, step, state, key, arrays)
+    params = state["params"]
+
+    def objective(p):
+        if spec.moments:
+            return moment_loss(spec.loss, p, arrays)
+        return losses.LOSSES[spec.loss](models.apply(graph, p, xb), yb, wb)
+
+    data_loss, grads = jax.value_and_grad(objective)(params)
+    total = data_loss + penalty(spec, strength, params)
+    updates, opt_state = transform(spec, strength, lr).update(grads, state["opt"], params)
+    new = {**state, "params": optax.apply_updates(params, updates), "opt": opt_state}
+    if spec.shuffle:
+        new["order"] = order
+    return new, total

@@ -1,0 +1,62 @@
+"""Data losses by config name (``loss=<name>``), with per-example weights.
+
+Every loss is ``loss(pred, y, weight) -> scalar``. ``weight`` is 1 for a real
+example and 0 for padding, so a last partial batch (padded to the batch size
+inside a compiled program) counts its own examples only:
+
+* ``abs_sum``: ``sum_i |pred_i - y_i|`` over the batch, unnormalized (the
+  blog post's loss: the sum of absolute errors);
+* ``mse``: ``mean_i mean_j (pred_ij - y_ij)**2`` (Keras's ``"mse"``);
+* ``half_mse``: half of it (scikit-learn's Lasso / ElasticNet objective);
+* ``cross_entropy``: softmax cross-entropy of logits against integer labels
+  (Keras's ``sparse_categorical_crossentropy(from_logits=True)``).
+
+The means divide by the batch's real examples, as Keras averages a last
+partial batch over its own size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["LOSSES", "TASKS", "abs_sum", "cross_entropy", "half_mse", "mse"]
+
+
+def _mean(weight: jax.Array, per_example: jax.Array) -> jax.Array:
+    return jnp.sum(weight * per_example) / jnp.sum(weight)
+
+
+def abs_sum(pred: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
+    """Sum of absolute errors over the batch (not divided by the batch size)."""
+    return jnp.sum(weight * jnp.sum(jnp.abs(pred - y), axis=-1))
+
+
+def mse(pred: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
+    """Mean squared error over outputs and examples."""
+    return _mean(weight, jnp.mean(jnp.square(pred - y), axis=-1))
+
+
+def half_mse(pred: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
+    """Half the mean squared error: ``1/(2n) ||y - Xw||^2`` for one output."""
+    return _mean(weight, 0.5 * jnp.mean(jnp.square(pred - y), axis=-1))
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, weight: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of ``logits`` against integer ``labels``."""
+    logp = jax.nn.log_softmax(logits)
+    return _mean(weight, -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0])
+
+
+LOSSES: dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]] = {
+    "abs_sum": abs_sum,
+    "mse": mse,
+    "half_mse": half_mse,
+    "cross_entropy": cross_entropy,
+}
+"""The losses by config name; the one list of them."""
+
+TASKS = {name: "regression" for name in LOSSES} | {"cross_entropy": "classification"}
+"""The kind of data set each loss needs (``research.data.TASKS`` names each data set's)."""
