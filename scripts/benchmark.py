@@ -7,8 +7,8 @@ engine and the bare loop each take the fastest of at least 7 runs after a
 warm-up, and of as many as fit in one second (as ``timeit`` does: noise on
 a shared machine only ever adds time). Cases:
 
-1. ``seed002``: seed 002's experiment (1-10-10-10-1 linear MLP, batch size 1,
-   SGD lr 0.01, 5 epochs over 40 points) with L2 0.3 and with proximal L1 0.3:
+1. ``line_outliers`` (old name ``seed002``): the blog post's experiment (1-10-10-10-1
+   linear MLP, batch size 1, SGD lr 0.01, 5 epochs over 40 points) with L2 0.3 and with proximal L1 0.3:
    seed-steps/s of Keras 3 ``model.fit`` (one seed; Keras has no vmap), a
    Python loop over seeds of a jitted one-seed step, a bare jit + scan + vmap
    loop written here with no library code, and the engine with all its
@@ -27,7 +27,7 @@ a shared machine only ever adds time). Cases:
    cold and a warm persistent compilation cache.
 
   python scripts/benchmark.py                    # everything (about 11 minutes on 2 cores)
-  python scripts/benchmark.py --cases seed002 --repeats 5
+  python scripts/benchmark.py --cases line_outliers --repeats 5
   python scripts/benchmark.py --quick --json out.json   # CI-sized
 """
 
@@ -80,7 +80,7 @@ def _line_data():
 
 def w_engine(seeds: int, variant: str, epochs: int = EPOCHS) -> dict:
     """One steady-state engine run: train, evaluate, record, copy to host."""
-    from research.train import Experiment
+    from research.engine import Experiment
 
     reg = {"name": "l2", "l2": STRENGTH} if variant == "l2" else {"name": "l1", "l1": STRENGTH}
     experiment = Experiment(
@@ -209,7 +209,7 @@ def w_keras(seeds: int, variant: str, epochs: int = EPOCHS) -> dict:
 def w_sweep(strengths: int, seeds: int, epochs: int) -> dict:
     import numpy as np
 
-    from research.train import Experiment
+    from research.engine import Experiment
 
     values = np.geomspace(1e-3, 1.0, strengths).tolist()
     base = {"method": "proximal", "epochs": epochs, "num_seeds": seeds, "progress": False}
@@ -217,11 +217,11 @@ def w_sweep(strengths: int, seeds: int, epochs: int) -> dict:
     vmapped = Experiment({**base, "regularizer": {"name": "l1", "l1": values}})
     vmapped.run()
     vmapped_first = time.perf_counter() - start
-    compiles_vmapped = vmapped._program.cache_size()
+    compiles_vmapped = vmapped.compile_count()
     start = time.perf_counter()
     vmapped.run({"l1": np.asarray(values) * 1.5})  # new values: the same compiled program
     vmapped_steady = time.perf_counter() - start
-    compiles_new_values = vmapped._program.cache_size()
+    compiles_new_values = vmapped.compile_count()
 
     def separate():
         for v in values:
@@ -241,7 +241,7 @@ def w_sweep(strengths: int, seeds: int, epochs: int) -> dict:
         "separate_seconds": separate_steady,
         "program_compiles_vmapped": compiles_vmapped,
         "program_compiles_vmapped_new_values": compiles_new_values,
-        "program_compiles_separate_runs": single._program.cache_size(),
+        "program_compiles_separate_runs": single.compile_count(),
     }
 
 
@@ -336,7 +336,7 @@ def w_lasso_sklearn(n: int, p: int, tol: float, reference: list[float]) -> dict:
 def w_lasso_engine(n: int, p: int, steps: int, reference: list[float]) -> dict:
     import numpy as np
 
-    from research.train import Experiment
+    from research.engine import Experiment
 
     _, x, _, xc, yc, alphas = _lasso_problem(n, p)
     xb = np.hstack([x, np.ones((len(x), 1))])
@@ -381,7 +381,7 @@ def w_first_result(cache_dir: str) -> dict:
     if cache_dir:
         jax.config.update("jax_compilation_cache_dir", cache_dir)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    from research.train import train_and_evaluate
+    from research.engine import train_and_evaluate
 
     res = train_and_evaluate({"num_seeds": 5, "progress": False})
     assert res.metrics["total_error"].shape == (5, 1)
@@ -419,7 +419,7 @@ def measure(worker: str, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def case_seed002(args) -> dict:
+def case_line_outliers(args) -> dict:
     seeds_list = [8] if args.quick else [1, 100, 1000, 10000]
     rows = []
     for variant in ("l2", "l1_prox"):
@@ -533,7 +533,7 @@ def case_compile(args) -> dict:
 
 
 CASES = {
-    "seed002": case_seed002,
+    "line_outliers": case_line_outliers,
     "sweep": case_sweep,
     "overhead": case_overhead,
     "lasso": case_lasso,
@@ -541,13 +541,18 @@ CASES = {
 }
 
 
+CASE_ALIASES = {"seed002": "line_outliers"}  # the case's old name
+
+
 def print_tables(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=150)
-    if "seed002" in results:
-        t = Table(title="1. Seed 002 (5 epochs x 40 steps, batch 1): seed-steps/s, medians")
+    if "line_outliers" in results:
+        t = Table(
+            title="1. Line with outliers (5 epochs x 40 steps, batch 1): seed-steps/s, medians"
+        )
         for c in (
             "penalty",
             "seeds",
@@ -562,7 +567,7 @@ def print_tables(results: dict) -> None:
             "engine MB",
         ):
             t.add_column(c, justify="right")
-        for r in results["seed002"]["rows"]:
+        for r in results["line_outliers"]["rows"]:
             t.add_row(
                 r["variant"],
                 f"{r['seeds']:,}",
@@ -617,7 +622,7 @@ def print_tables(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=[*CASES, *CASE_ALIASES], default=list(CASES))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a CI-sized run")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -635,7 +640,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "quick": args.quick,
     }
-    for name in args.cases:
+    for name in dict.fromkeys(CASE_ALIASES.get(c, c) for c in args.cases):
         print(f"[benchmark] {name} ...", flush=True)
         results[name] = CASES[name](args)
     print_tables(results)

@@ -21,7 +21,7 @@ def test_benchmark_quick_runs_every_case(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(out.read_text())
-    rows = results["seed002"]["rows"]
+    rows = results["line_outliers"]["rows"]
     assert rows and all(r["engine"] > 0 and r["bare"] > 0 and r["keras"] > 0 for r in rows)
     # Vectorized seeds beat Keras's one-seed-at-a-time fit even at CI size.
     assert all(r["engine/keras"] > 10 for r in rows)

@@ -15,13 +15,14 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from research.config import GROUP_SCHEMAS, register_configs
-from research.results import is_complete, load_job
-from research.train import CONFIG_DIR, run_job
+from research.cli.train import CONFIG_DIR, run_job
+from research.io import is_complete, load_job
+from research.schemas import GROUP_SCHEMAS, register_configs
 
 register_configs()
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (CONFIG_DIR / "sweep").glob("*.yaml"))
 LAUNCHERS = sorted(p.stem for p in (CONFIG_DIR / "hydra" / "launcher").glob("*.yaml"))
 TINY = ["epochs=2", "num_seeds=2"]
 
@@ -35,16 +36,19 @@ def test_every_config_file_composes():
     files = {p.relative_to(CONFIG_DIR).with_suffix("") for p in CONFIG_DIR.rglob("*.yaml")}
     composed = set()
     for group, options in GROUP_SCHEMAS.items():
-        for option in options:
-            cfg = _compose([f"{group}={option}"])
-            assert (
-                cfg[group]["name"] == option.removesuffix("_adjusted") or option == "mlp_adjusted"
-            )
-            composed.add(Path(group) / option)
+        for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
+            cfg = _compose([f"{group}={path.stem}"])
+            assert cfg[group]["name"] in options  # each file names a registered option
+            assert cfg[group]["name"] == path.stem or path.stem == "mlp_adjusted"
+            composed.add(Path(group) / path.stem)
     for name in EXPERIMENTS:
         cfg = _compose([f"experiment={name}"])
         assert cfg.name == name
         composed.add(Path("experiment") / name)
+    for name in SWEEPS:
+        cfg = _compose([f"+sweep={name}"], hydra=True)
+        assert cfg.hydra.sweeper.params, name  # a sweep is a grid
+        composed.add(Path("sweep") / name)
     for launcher in LAUNCHERS:
         cfg = _compose([f"hydra/launcher={launcher}"], hydra=True)
         assert "_target_" in cfg.hydra.launcher
@@ -93,28 +97,28 @@ def test_negative_strength_fails_before_training_naming_the_key(tmp_path):
 
 
 def test_single_job_through_the_cli_function(tmp_path):
-    cfg = _compose(["experiment=seed002_line_outliers", "regularizer.l1=[0.1,0.3]", *TINY])
+    cfg = _compose(["experiment=line_outliers", "regularizer.l1=[0.1,0.3]", *TINY])
     cfg.compilation_cache_dir = str(tmp_path / "cache")
     run_job(cfg, tmp_path / "job", ["regularizer.l1=[0.1,0.3]"], multirun=False)
     job = load_job(tmp_path / "job")
-    assert job["status"] == "complete" and job["num_seeds"] == 2
-    assert job["strengths"] == {"l1": [0.1, 0.3]}
-    assert np.asarray(job["per_seed"]["total_error"]).shape == (2, 2)
-    assert job["params"]["layers/1/kernel"].shape == (2, 2, 10, 10)
-    assert job["history"]["epoch_loss"].shape == (2, 2, 2)
-    assert job["config"]["regularizer"]["l1"] == [0.1, 0.3]
-    mean = np.mean(np.asarray(job["per_seed"]["total_error"]), axis=0)
-    np.testing.assert_allclose(job["summary"]["total_error"]["mean"], mean, rtol=1e-6)
+    assert job.info["status"] == "complete" and job.num_seeds == 2
+    assert {k: v.tolist() for k, v in job.strengths.items()} == {"l1": [0.1, 0.3]}
+    assert job.metrics["total_error"].shape == (2, 2)
+    assert job.params["layers/1/kernel"].shape == (2, 2, 10, 10)
+    assert job.history["epoch_loss"].shape == (2, 2, 2)
+    assert job.config["regularizer"]["l1"] == [0.1, 0.3]
+    mean = np.mean(job.metrics["total_error"], axis=0)
+    np.testing.assert_allclose(job.info["summary"]["total_error"]["mean"], mean, rtol=1e-6)
     # A second call finds the job complete and leaves its files alone.
     stamp = (tmp_path / "job" / "params.npz").stat().st_mtime_ns
     run_job(cfg, tmp_path / "job", [], multirun=False)
     assert (tmp_path / "job" / "params.npz").stat().st_mtime_ns == stamp
 
 
-def test_seed001_experiment_reaches_zero_in_ten_steps(tmp_path):
-    cfg = _compose(["experiment=seed001_gd_1d", "compilation_cache_dir=null"])
+def test_gd_1d_experiment_reaches_zero_in_ten_steps(tmp_path):
+    cfg = _compose(["experiment=gd_1d", "compilation_cache_dir=null"])
     run_job(cfg, tmp_path, [], multirun=False)
-    path = load_job(tmp_path)["history"]["snapshots/layers/0/kernel"][0, 0, :, 0, 0]
+    path = load_job(tmp_path).history["snapshots/layers/0/kernel"][0, 0, :, 0, 0]
     np.testing.assert_array_equal(path[:11], 5.0 - 0.5 * np.arange(11))
     np.testing.assert_array_equal(path[10:], 0.0)
 
@@ -174,7 +178,7 @@ def test_multirun_on_each_launcher(tmp_path, launcher):
     job = load_job(
         tmp_path / "multirun" / "grid" / "epochs=2,method=proximal,num_seeds=2,regularizer=l2"
     )
-    np.testing.assert_allclose(one.total_error, np.asarray(job["per_seed"]["total_error"])[:, 0])
+    np.testing.assert_allclose(one.total_error, job.metrics["total_error"][:, 0])
 
 
 @pytest.mark.slow
@@ -227,7 +231,7 @@ def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path):
         "regularizer.l1: expected a finite number >= 0"
         in json.loads((bad / "failure.json").read_text())["error"]
     )
-    from research.results import aggregate
+    from research.tables import aggregate
 
     table = aggregate(sweep)
     assert set(table.status) == {"complete", "failed"}
@@ -238,13 +242,12 @@ def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path):
 def test_seed_axis_sharded_over_two_cpu_devices(tmp_path):
     script = """
 import numpy as np, jax
-from research.train import Experiment
+from research.engine import Experiment
 assert len(jax.devices()) == 2, jax.devices()
 cfg = {"regularizer": {"name": "l1", "l1": [0.1, 0.3]}, "method": "proximal",
        "epochs": 2, "num_seeds": 4}
 sharded = Experiment({**cfg, "shard_seeds": True})
-strengths = {"l1": jax.numpy.asarray([0.1, 0.3])}
-out = sharded._program.tree(sharded._keys, strengths, sharded._lr, sharded._arrays)
+out = sharded.outputs()
 kernel = out["params"]["layers"][1]["kernel"]
 assert len(kernel.sharding.device_set) == 2, kernel.sharding
 a, b = sharded.run(), Experiment(cfg).run()

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from research.train import train_and_evaluate
+from research.engine import train_and_evaluate
 
 pytestmark = pytest.mark.parity
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from research import models
+from research.engine import train_and_evaluate
 from research.prune import dead_units, prune_mlp
-from research.train import train_and_evaluate
 
 
 def _forward(params, x, activation):

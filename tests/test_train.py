@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from research import models, train
-from research.train import _compiled, train_and_evaluate
+from research import engine, models
+from research.engine import Experiment, program_cache_info, train_and_evaluate
 
 TINY = {"epochs": 3, "num_seeds": 2}
 L1_PROX = {"regularizer": {"name": "l1", "l1": 0.3}, "method": "proximal"}
@@ -56,11 +56,11 @@ def test_vmapped_strengths_equal_separate_runs_and_do_not_recompile():
         )
         for name, v in one.params.items():
             np.testing.assert_allclose(grid.params[name][:, k], v[:, 0], rtol=1e-6, atol=1e-7)
-    before = _compiled.cache_info().misses
+    before = program_cache_info().misses
     again = train_and_evaluate(
         {**TINY, "regularizer": {"name": "elastic_net", "l1": [0.7, 0.2], "l2": [0.0, 0.3]}}
     )
-    assert _compiled.cache_info().misses == before  # new strength values, same program
+    assert program_cache_info().misses == before  # new strength values, same program
     assert not np.array_equal(again.params["layers/1/kernel"], grid.params["layers/1/kernel"])
 
 
@@ -75,7 +75,7 @@ def test_a_diverging_run_is_flagged_and_leaves_the_others_alone():
         np.testing.assert_allclose(grid.params[name][:, 0], v[:, 0], rtol=1e-6, atol=1e-7)
 
 
-def test_epoch_loss_and_divergence_agree_with_the_step_losses(monkeypatch):
+def test_epoch_loss_and_divergence_agree_with_the_step_losses():
     # Batch size 3 over 40 points: 13 full batches and one of 1, weighted by size.
     config = {
         **TINY,
@@ -91,26 +91,21 @@ def test_epoch_loss_and_divergence_agree_with_the_step_losses(monkeypatch):
     bad = ~np.isfinite(steps[:, 1])
     np.testing.assert_array_equal(res.metrics["diverged_step"][:, 1], bad.argmax(-1))
     # Step losses are recorded in blocks of steps; blocks of one step give the same history.
-    monkeypatch.setattr(train, "_RECORD_BUFFER", 1)
-    _compiled.cache_clear()
-    small_blocks = train_and_evaluate(config)
+    small_blocks = train_and_evaluate({**config, "record_buffer": 1})
     for k, v in res.history.items():  # the epoch sums may add in another order
         np.testing.assert_allclose(small_blocks.history[k], v, rtol=1e-6, err_msg=k)
     _equal(small_blocks.params, res.params)
     np.testing.assert_array_equal(
         small_blocks.metrics["diverged_step"], res.metrics["diverged_step"]
     )
-    monkeypatch.undo()
-    _compiled.cache_clear()  # no program with one-step blocks is left for other tests
 
 
 def test_penalty_sums_by_dot_over_many_seeds_agree_with_few():
     def dots(experiment):  # dot products in the traced program
-        args = (experiment._keys, experiment._strength_args, experiment._lr, experiment._arrays)
-        return str(jax.make_jaxpr(experiment._program.tree)(*args)).count("dot_general")
+        return str(experiment.jaxpr()).count("dot_general")
 
-    few = train.Experiment({**L1_PROX, "epochs": 1, "num_seeds": 2})
-    many = train.Experiment({**L1_PROX, "epochs": 1, "num_seeds": train._SUM_BY_DOT_FROM})
+    few = Experiment({**L1_PROX, "epochs": 1, "num_seeds": 2})
+    many = Experiment({**L1_PROX, "epochs": 1, "num_seeds": engine.spec.SUM_BY_DOT_FROM})
     assert dots(many) > dots(few)  # the wide program sums its penalties by dot products
     few, many = few.run(), many.run()
     for k in ("penalty", "train_loss"):
@@ -273,9 +268,7 @@ def test_fista_method_solves_the_lasso_and_needs_plain_sgd():
 
 @pytest.mark.parametrize("loss", ["half_mse", "mse"])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_full_batch_linear_training_from_moments_equals_training_on_the_data(
-    monkeypatch, loss, use_bias
-):
+def test_full_batch_linear_training_from_moments_equals_training_on_the_data(loss, use_bias):
     config = {
         **LASSO,
         "loss": loss,
@@ -286,16 +279,15 @@ def test_full_batch_linear_training_from_moments_equals_training_on_the_data(
         "num_seeds": 2,
         "record_step_loss": True,
     }
-    fast = train.Experiment(config)
-    assert fast.static.moments  # full batch, linear, squared error, p <= n
+    fast = Experiment(config)
+    assert fast.spec.moments  # full batch, linear, squared error, p <= n
     fast = fast.run()
-    monkeypatch.setattr(train, "_uses_moments", lambda *args: False)
-    direct = train.Experiment(config)
-    assert not direct.static.moments
+    direct = Experiment({**config, "use_moments": False})
+    assert not direct.spec.moments
     direct = direct.run()
     for k, v in direct.params.items():
         np.testing.assert_allclose(fast.params[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
     for k in ("epoch_loss", "step_loss"):
         np.testing.assert_allclose(fast.history[k], direct.history[k], rtol=1e-4, err_msg=k)
     # Mini-batches read the data.
-    assert not train.Experiment({**config, "batch_size": 32}).static.moments
+    assert not Experiment({**config, "batch_size": 32}).spec.moments

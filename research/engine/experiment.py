@@ -28,7 +28,7 @@ __all__ = ["Experiment", "program_cache_info", "seed_keys", "train_and_evaluate"
 
 
 @functools.lru_cache(maxsize=64)
-def _program(spec: ProgramSpec) -> Program:
+def _cached_program(spec: ProgramSpec) -> Program:
     """One program per spec (so one compilation per spec and argument shapes)."""
     graph = models.init_params(model_fn(spec), jax.random.key(0))[0]
     return Program(functools.partial(loop.train, spec, graph))
@@ -37,7 +37,7 @@ def _program(spec: ProgramSpec) -> Program:
 def program_cache_info() -> Any:
     """``functools`` cache statistics of the engine's programs: a miss is a new program
     (a new program spec), a hit reuses a compiled one (new strengths, seeds' keys, data)."""
-    return _program.cache_info()
+    return _cached_program.cache_info()
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -77,6 +77,8 @@ class Experiment:
       run_spec: the checked config (``research.config.RunSpec``).
       spec: the program spec (``research.engine.spec.ProgramSpec``).
       data: the ``Dataset``.
+      program: the ``research.engine.packing.Program`` (shared by experiments with
+        equal program specs).
 
     Raises:
       ValueError: for a bad config, naming the key and what was expected.
@@ -97,7 +99,7 @@ class Experiment:
         else:
             arrays = jax.device_put(arrays)
         self._arrays = arrays
-        self._program = _program(spec)  # builds the model: bad model values fail here
+        self.program = _cached_program(spec)  # builds the model: bad model values fail here
         self._strength_args = self._device_strengths(run.strengths)
 
     @property
@@ -150,29 +152,33 @@ class Experiment:
         """Trains and evaluates; ``strengths`` replaces the strength vectors (same length K)."""
         strengths, args = self._args(strengths)
         if not self.spec.progress:
-            return self._results(self._program(*args), strengths)
+            return self._results(self.program(*args), strengths)
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             loop.Progress.bar = bar
             loop.Progress.task = bar.add_task("training", total=self.total_steps)
             try:
-                out = self._program(*args)
+                out = self.program(*args)
             finally:
                 loop.Progress.bar = None
         return self._results(out, strengths)
 
+    def arguments(self, strengths: dict[str, Any] | None = None) -> tuple:
+        """The program's arguments ``(keys, strengths, learning_rate, arrays)`` on the device."""
+        return self._args(strengths)[1]
+
     def outputs(self, strengths: dict[str, Any] | None = None) -> Any:
         """The program's outputs as a pytree of device arrays (to inspect placement)."""
-        return self._program.tree(*self._args(strengths)[1])
+        return self.program.tree(*self._args(strengths)[1])
 
     def jaxpr(self, strengths: dict[str, Any] | None = None) -> Any:
         """The traced training program (``jax.make_jaxpr``), for tests and benchmarks."""
-        return jax.make_jaxpr(self._program.run)(*self._args(strengths)[1])
+        return jax.make_jaxpr(self.program.run)(*self._args(strengths)[1])
 
     def compile_count(self) -> int:
         """How many times this experiment's packed program has been compiled."""
-        return self._program.cache_size()
+        return self.program.cache_size()
 
     def _results(self, out: dict[str, np.ndarray], strengths: dict[str, np.ndarray]) -> Results:
         spec = self.spec
@@ -186,7 +192,7 @@ class Experiment:
             if group in groups:
                 groups[group][rest] = value
             elif name == "snapshots":  # (seeds, K, T, P) -> a view per path
-                for path, start, stop, shape in self._program.snapshot_layout:
+                for path, start, stop, shape in self.program.snapshot_layout:
                     part = value[..., start:stop]
                     history[f"snapshots/{path}"] = part.reshape(*value.shape[:3], *shape)
             else:  # epoch_loss, step_loss
