@@ -281,3 +281,34 @@ def test_compose_gives_the_engine_everything_it_needs():
     assert len(plain["regularizer"]["l1"]) == 20
     assert plain["method"] == {"name": "proximal"}
     assert plain["batch_size"] == 160  # full batch on the 160 training points
+
+
+def test_an_old_experiment_name_warns_and_runs_the_same_job(tmp_path):
+    common = [f"output_root={tmp_path}", "compilation_cache_dir=null"]
+    old = _cli("experiment=seed001_gd_1d", *common, cwd=tmp_path)
+    assert old.returncode == 0, old.stderr[-3000:]
+    assert "experiment=seed001_gd_1d is deprecated" in old.stderr
+    assert "use experiment=gd_1d" in old.stderr
+    new = _cli("experiment=gd_1d", *common, cwd=tmp_path)
+    assert new.returncode == 0 and "deprecated" not in new.stderr
+    (old_dir,) = (tmp_path / "runs" / "seed001_gd_1d").iterdir()  # the old directory name
+    (new_dir,) = (tmp_path / "runs" / "gd_1d").iterdir()
+    a, b = load_job(old_dir), load_job(new_dir)
+    for k, v in b.history.items():
+        np.testing.assert_array_equal(a.history[k], v, err_msg=k)
+
+
+@pytest.mark.slow
+def test_a_sweep_file_is_the_grid_and_the_command_line_narrows_it(tmp_path):
+    out = _cli("-m", "+sweep=gd_1d", f"output_root={tmp_path}", "method=proximal", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep = tmp_path / "multirun" / "gd_1d"  # the sweep file names the multirun
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and "=" in p.name)
+    assert jobs == [
+        "method=proximal,regularizer.l1=1.0,regularizer.l2=0.5,regularizer=l1",
+        "method=proximal,regularizer.l1=1.0,regularizer.l2=0.5,regularizer=l2",
+    ]
+    l1 = load_job(sweep / jobs[0])
+    assert l1.config["model"]["kernel_init"] == 5.0  # experiment=gd_1d, from the sweep file
+    path = l1.history["snapshots/layers/0/kernel"][0, 0, :, 0, 0]
+    np.testing.assert_array_equal(path[10:], 0.0)
