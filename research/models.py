@@ -1,14 +1,14 @@
 """Flax NNX models of the seed experiments, chosen by name from a config.
 
-* ``MLP``: seed 002's networks (``1-10-10-10-1`` and the adjusted
-  ``1-10-10-1-1``). Seed 002's code had no activation between layers, so the
+* ``MLP``: the blog post's networks (``1-10-10-10-1`` and the adjusted
+  ``1-10-10-1-1``). The post's code had no activation between layers, so the
   default ``activation=None`` makes the whole network one line.
-* ``Classifier``: seed 000's ``Dense(64, relu) -> Dense(10, softmax)``; it
+* ``Classifier``: the Keras tutorial's ``Dense(64, relu) -> Dense(10, softmax)``; it
   returns logits, the softmax lives in the loss.
 * ``Linear``: one dense layer, for the convex Lasso / ElasticNet problems.
 
 Every dense layer is an ``nnx.Linear`` with Glorot-uniform kernels and zero
-biases (Keras's ``Dense`` defaults, and seed 002's ``xavier_initializer``),
+biases (Keras's ``Dense`` defaults, and the blog post's ``xavier_initializer``),
 so parameters are named ``kernel`` and ``bias`` and the regularizers' default
 selection equals Keras's ``kernel_regularizer``.
 
@@ -85,10 +85,10 @@ class MLP(nnx.Module):
     Args:
       widths: layer widths including input and output, e.g. ``[1, 10, 10, 10, 1]``.
       activation: between layers (not after the last): None / "identity"
-        (seed 002's linear network), "relu" or "tanh".
+        (the blog post's linear network), "relu" or "tanh".
       use_bias: whether layers have biases.
       kernel_init: None for Glorot-uniform kernels, or a constant for every
-        kernel entry (seed 001's one-parameter descent starts at 5.0).
+        kernel entry (the Stats.SE answer's one-parameter descent starts at 5.0).
       rngs: Flax NNX random streams (``params`` initializes the kernels).
     """
 
@@ -119,7 +119,7 @@ class MLP(nnx.Module):
 
 
 class Classifier(MLP):
-    """Seed 000's classifier: ``Dense(hidden, relu) -> Dense(classes)`` (logits)."""
+    """The Keras tutorial's classifier: ``Dense(hidden, relu) -> Dense(classes)`` (logits)."""
 
     def __init__(self, in_features: int, hidden: int = 64, classes: int = 10, *, rngs: nnx.Rngs):
         super().__init__([in_features, hidden, classes], activation="relu", rngs=rngs)

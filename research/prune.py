@@ -1,4 +1,4 @@
-"""Seed 002's "adjusting the network according to L1": remove disconnected neurons.
+"""The blog post's "adjusting the network according to L1": remove disconnected neurons.
 
 A hidden unit of an MLP can go when its weights make it irrelevant:
 

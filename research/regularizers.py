@@ -454,7 +454,7 @@ class L2(Regularizer):
     Note the convention: Keras's ``L2(l2)`` has no 1/2 factor, so its gradient
     is ``2 * l2 * w``. TensorFlow 1's ``tf.contrib.layers.l2_regularizer(s)``
     (and ``tf.nn.l2_loss``) is ``s * sum(w**2) / 2``: it equals ``L2(s / 2)``
-    here. Seed 002's networks used the TF1 form, so its lambda 0.3 is
+    here. The blog post's networks used the TF1 form, so its lambda 0.3 is
     ``L2(0.15)``. TensorFlow's proximal ops take ``l2`` in the 1/2 form too
     (see ``research.optim.proximal``).
 

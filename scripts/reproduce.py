@@ -1,9 +1,10 @@
 """The main job (``make reproduce``): every experiment the figures need, then every figure.
 
-Runs the Hydra multiruns of ``research.paper.EXPERIMENTS`` into outputs/multirun/
-(seeds vmapped inside each job; complete jobs are reused on a second run), draws
-all figures into outputs/figures/ (PNG, PDF, a GIF, README.md with captions and
-numbers), and writes a tidy table per multirun (summary.csv, cells.csv).
+Runs the sweeps of ``research.paper.pipeline.SWEEPS`` (``configs/sweep/``) as Hydra
+multiruns into outputs/multirun/ (seeds vmapped inside each job; complete jobs are
+reused on a second run), draws all figures into outputs/figures/ (PNG, PDF, a GIF,
+README.md with captions and numbers), and writes a tidy table per multirun
+(summary.csv, cells.csv).
 
   python scripts/reproduce.py [--root outputs] [--quick]
 """
@@ -14,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from research.aggregate import run as aggregate
+from research.cli.aggregate import run as aggregate
 from research.paper import build
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     figures = build(args.root, run=True, quick=args.quick)
     for sweep in sorted((args.root / "multirun").iterdir()):
         if sweep.is_dir():
-            aggregate(sweep, quiet=sweep.name != "seed002_line_outliers")
+            aggregate(sweep, quiet=sweep.name != "line_outliers")
     print(
         f"{len(figures)} figures in {args.root / 'figures'} (index: README.md), "
         f"{time.perf_counter() - start:.0f} s"

@@ -33,4 +33,4 @@ def test_benchmark_quick_runs_every_case(tmp_path):
     assert sweep["program_compiles_separate_runs"] == 1
     assert results["lasso"]["engine_gap"] <= 1e-6 and results["lasso"]["sklearn_gap"] <= 1e-6
     assert results["compile"]["cold_seconds"] > 0 and results["overhead"]["parameters"] > 0
-    assert "1. Seed 002" in run.stdout
+    assert "1. Line with outliers" in run.stdout

@@ -1,4 +1,4 @@
-"""The optax transforms: exact steps, composition with optax, seed 001's numbers."""
+"""The optax transforms: exact steps, composition with optax, the Stats.SE answer's numbers."""
 
 import jax
 import jax.numpy as jnp
@@ -170,7 +170,7 @@ def test_inject_hyperparams_learning_rate_is_used_by_the_prox():
     assert float(updates["kernel"][0]) == pytest.approx(-2.0)
 
 
-# --------------------------------------------------------------------------- seed 001
+# --------------------------------------------------------------------------- the Stats.SE answer
 def _descend(tx, w0, steps):
     w = {"kernel": jnp.asarray(w0, jnp.float32)}
     state = tx.init(w)
@@ -182,7 +182,7 @@ def _descend(tx, w0, steps):
     return np.array(path)
 
 
-def test_seed001_l1_subgradient_reaches_zero_in_exactly_ten_steps_and_stays():
+def test_stats_answer_l1_subgradient_reaches_zero_in_exactly_ten_steps_and_stays():
     # Stats.SE answer: L1(w) = |w|, eta = 1/2, from w = 5.
     path = _descend(optax.chain(add_regularization(L1(1.0)), optax.sgd(0.5)), 5.0, 20)
     np.testing.assert_array_equal(path[:11], 5.0 - 0.5 * np.arange(11))
@@ -192,7 +192,7 @@ def test_seed001_l1_subgradient_reaches_zero_in_exactly_ten_steps_and_stays():
     np.testing.assert_array_equal(prox_path, path)
 
 
-def test_seed001_l2_halves_each_step_and_never_reaches_zero():
+def test_stats_answer_l2_halves_each_step_and_never_reaches_zero():
     # L2(w) = w**2 / 2 is Keras L2(0.5): gradient w, so w <- w - w / 2.
     path = _descend(optax.chain(add_regularization(L2(0.5)), optax.sgd(0.5)), 5.0, 100)
     np.testing.assert_array_equal(path, 5.0 * 0.5 ** np.arange(101))

@@ -1,8 +1,8 @@
 """The paper figures: every file is written, and the data behind each figure shows its claim.
 
-One module-scoped build runs every experiment as real Hydra multiruns
-(``--quick`` sizes, but seed 002's networks at its own setting: 100 epochs of
-batch-1 SGD, lambda 0.3) and draws every figure; the tests then read the
+One module-scoped build runs every sweep as real Hydra multiruns
+(``--quick`` sizes, but the blog post's networks at its own setting: 100 epochs
+of batch-1 SGD, lambda 0.3) and draws every figure; the tests then read the
 arrays saved next to the figures, not the pixels.
 """
 
@@ -88,7 +88,7 @@ def test_l1_optimum_on_an_axis_l2_off(built):
     assert np.all(d["l2_optimum"] != 0)
 
 
-def test_seed002_sparsity_claims(built):
+def test_blog_post_sparsity_claims(built):
     root, _ = built
     d = _data(root, "fig07_hinton")
     prox_zeros, prox_dead = d["L1 proximal/exact_zeros"], d["L1 proximal/dead_neurons"]
@@ -135,20 +135,22 @@ def test_digits_claims(built):
 
 def test_figures_redraw_from_existing_results_without_training(built, monkeypatch):
     root, _ = built
-    import research.paper as paper
+    import research.paper.pipeline as pipeline
+    import research.paper.sweeps as sweeps
 
     def no_runs(*args, **kwargs):
         raise AssertionError("drawing must not launch runs")
 
-    monkeypatch.setattr(paper, "run_multirun", no_runs)
+    monkeypatch.setattr(pipeline, "run_sweep", no_runs)
+    monkeypatch.setattr(sweeps, "launch", no_runs)
     stamp = (root / "figures" / "fig09_total_error.png").stat().st_mtime_ns
-    again = paper.build(root, run=False)
+    again = pipeline.build(root, run=False)
     assert len(again) == len(KEYS)
     assert (root / "figures" / "fig09_total_error.png").stat().st_mtime_ns >= stamp
 
 
 def test_missing_results_are_a_clear_error(tmp_path):
-    from research.paper import main
+    from research.cli.figures import main
 
     with pytest.raises(SystemExit) as info:
         main(["--root", str(tmp_path)])

@@ -12,7 +12,7 @@ assert keras.backend.backend() == "tensorflow", keras.backend.backend()
 
 
 class SumAbsoluteError(keras.losses.Loss):
-    """Seed 002's loss: the sum of absolute errors over the batch."""
+    """The blog post's loss: the sum of absolute errors over the batch."""
 
     def __init__(self):
         super().__init__(reduction="sum", name="sum_absolute_error")
@@ -43,7 +43,7 @@ def _keras_step_losses(model, x, y, batch_size, epochs):
 KERAS_REGULARIZERS = {
     "none": (None, {"name": "none"}),
     "l1": (lambda: keras.regularizers.L1(0.3), {"name": "l1", "l1": 0.3}),
-    # Seed 002's TF1 l2_regularizer(0.3) is 0.3 * sum(w**2) / 2 = Keras L2(0.15).
+    # The blog post's TF1 l2_regularizer(0.3) is 0.3 * sum(w**2) / 2 = Keras L2(0.15).
     "l2": (lambda: keras.regularizers.L2(0.15), {"name": "l2", "l2": 0.15}),
     "l1l2": (
         lambda: keras.regularizers.L1L2(0.1, 0.05),
@@ -53,7 +53,7 @@ KERAS_REGULARIZERS = {
 
 
 @pytest.mark.parametrize("kind", list(KERAS_REGULARIZERS))
-def test_seed002_training_matches_keras_fit(kind):
+def test_line_outliers_training_matches_keras_fit(kind):
     make_reg, reg_config = KERAS_REGULARIZERS[kind]
     epochs = 2
     res = train_and_evaluate(
@@ -96,7 +96,7 @@ def test_seed002_training_matches_keras_fit(kind):
     assert np.abs(fitted.get_weights()[2] - start).max() > 1e-2
 
 
-def test_seed000_classifier_with_l1_matches_keras_fit():
+def test_tutorial_classifier_with_l1_matches_keras_fit():
     lr, batch_size, epochs = 0.05, 32, 3
     res = train_and_evaluate(
         {

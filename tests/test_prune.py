@@ -59,7 +59,7 @@ def test_a_fully_dead_layer_keeps_one_silent_unit():
     np.testing.assert_allclose(out, np.broadcast_to(out[0], out.shape))  # a constant
 
 
-def test_proximal_l1_seed002_networks_prune_to_the_same_outputs():
+def test_proximal_l1_line_outliers_networks_prune_to_the_same_outputs():
     res = train_and_evaluate(
         {
             "regularizer": {"name": "l1", "l1": 0.3},
