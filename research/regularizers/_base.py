@@ -1,0 +1,357 @@
+"""The base of the penalties: leaf selection, argument checks, ``Regularizer``, sums of ``|w|``.
+
+Private: import the public names from ``research.regularizers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PyTree = Any
+Mask = PyTree | Callable[[PyTree], PyTree] | None
+
+_KERAS_DEFAULT = 0.01  # keras.regularizers.L1() / L2() default strength.
+
+
+# --------------------------------------------------------------------------- #
+# Selection of leaves
+# --------------------------------------------------------------------------- #
+def _entry_name(entry: Any) -> Any:
+    """The name of one pytree path entry (dict key, attribute or index)."""
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return getattr(entry, attr)
+    return None
+
+
+def kernel_mask(params: PyTree) -> PyTree:
+    """The default selection: True for leaves with a path entry named ``kernel``.
+
+    This matches Keras's ``kernel_regularizer`` for Flax Linen param dicts
+    (``{"Dense_0": {"kernel": ..., "bias": ...}}``) and for Flax NNX states
+    (``state["layers"][0]["kernel"].value``).
+
+    Args:
+      params: a pytree of arrays.
+
+    Returns:
+      A pytree of Python bools with the structure of ``params``.
+    """
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: any(_entry_name(e) == "kernel" for e in path), params
+    )
+
+
+def _selection(mask: Mask, params: PyTree, treedef: Any) -> list[bool]:
+    """Resolves ``mask`` against ``params`` into one bool per leaf."""
+    tree = kernel_mask(params) if mask is None else (mask(params) if callable(mask) else mask)
+    try:
+        # A mask may be a prefix of params (as in optax): one bool then selects
+        # a whole subtree.
+        full = jax.tree.map(lambda b, sub: jax.tree.map(lambda _: b, sub), tree, params)
+        flags = treedef.flatten_up_to(full)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            "mask: expected a pytree of bools with the structure of params (or a prefix "
+            f"of it); params have structure {treedef} but the mask has structure "
+            f"{jax.tree.structure(tree)}"
+        ) from err
+    for flag in flags:
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(
+                f"mask: expected Python bools as leaves, got {type(flag).__name__} "
+                f"({flag!r}); masks select whole leaves and must be static"
+            )
+    return [bool(f) for f in flags]
+
+
+# --------------------------------------------------------------------------- #
+# Argument checks
+# --------------------------------------------------------------------------- #
+def _is_traced(value: Any) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def check_nonnegative(name: str, value: Any, *, allow_tree: bool = False) -> Any:
+    """Raises ``ValueError`` naming ``name`` unless a concrete value is finite and >= 0.
+
+    Traced values (inside ``jit`` / ``vmap``) cannot be inspected and pass
+    through unchanged.
+    """
+    leaves = jax.tree.leaves(value) if allow_tree else [value]
+    for leaf in leaves:
+        if _is_traced(leaf):
+            continue
+        if isinstance(leaf, bool | np.bool_) or leaf is None:
+            raise TypeError(f"{name}: expected a number, got {leaf!r}")
+        arr = np.asarray(leaf)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"{name}: expected a real number, got {leaf!r}")
+        if not allow_tree and arr.ndim != 0:
+            raise ValueError(
+                f"{name}: expected a scalar, got an array of shape {arr.shape}; to sweep "
+                "strengths, build the regularizer inside jax.vmap over a vector of them"
+            )
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"{name}: expected a finite number >= 0, got {leaf!r}")
+    return value
+
+
+def _scalar(name: str, value: Any) -> Any:
+    check_nonnegative(name, value)
+    if _is_traced(value) and jnp.ndim(value) != 0:
+        raise ValueError(
+            f"{name}: expected a scalar, got a traced array of shape {jnp.shape(value)}"
+        )
+    return value
+
+
+def _as(value: Any, like: jax.Array) -> jax.Array:
+    """Casts a strength or step to a leaf's dtype (Keras computes in the weight's dtype)."""
+    return jnp.asarray(value, dtype=like.dtype)
+
+
+class _ByIdentity:
+    """Holds a mask as pytree aux data: compared by identity, so unhashable masks work."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByIdentity) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
+# --------------------------------------------------------------------------- #
+# Base class
+# --------------------------------------------------------------------------- #
+class Regularizer:
+    """Base class: a penalty, its subgradient and its proximal map over selected leaves.
+
+    Subclasses name their strengths in ``_fields`` and implement the three
+    per-leaf functions ``leaf_value``, ``leaf_grad`` and ``leaf_prox``, which
+    the optax transforms of ``research.optim`` call on each selected leaf.
+    ``name`` is the config name (``regularizer=<name>``), ``keras_name`` the
+    class name of the Keras equivalent (None: none) and ``options`` the
+    constructor arguments that are not strengths (static in a program).
+    """
+
+    _fields: tuple[str, ...] = ()
+    name: str = ""
+    keras_name: str | None = None
+    options: tuple[str, ...] = ()
+    mask: Mask = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_with_keys(
+            cls, cls._tree_flatten_with_keys, cls._tree_unflatten, cls._tree_flatten
+        )
+
+    # pytree protocol: strengths are children; mask and static options are aux data.
+    def _static(self) -> tuple[Any, ...]:
+        return (_ByIdentity(self.mask),)
+
+    def _tree_flatten(self):
+        return tuple(getattr(self, f) for f in self._fields), self._static()
+
+    def _tree_flatten_with_keys(self):
+        children = tuple((jax.tree_util.GetAttrKey(f), getattr(self, f)) for f in self._fields)
+        return children, self._static()
+
+    @classmethod
+    def _tree_unflatten(cls, aux, children):
+        # Bypasses __init__: jax may unflatten with placeholder leaves.
+        obj = object.__new__(cls)
+        for f, c in zip(cls._fields, children, strict=True):
+            object.__setattr__(obj, f, c)
+        obj._set_static(aux)
+        return obj
+
+    def _set_static(self, aux: tuple[Any, ...]) -> None:
+        self.mask = aux[0].value
+
+    # per-leaf math, implemented by subclasses
+    @classmethod
+    def strength_keys(cls) -> tuple[str, ...]:
+        """The names of the strengths (the pytree leaves), e.g. ``("l1", "l2")``."""
+        return cls._fields
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        """The penalty of one selected leaf."""
+        raise NotImplementedError
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        """A subgradient of the penalty of one selected leaf (``sign(0) = 0``)."""
+        raise NotImplementedError
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        """The proximal map of ``step * penalty`` on one selected leaf."""
+        raise NotImplementedError
+
+    # public API
+    def __call__(self, params: PyTree) -> jax.Array:
+        """The scalar penalty summed over the selected leaves of ``params``."""
+        leaves, flags, _ = self._flatten(params)
+        terms = [self.leaf_value(w) for w, f in zip(leaves, flags, strict=True) if f]
+        if not terms:
+            return jnp.zeros((), dtype=jnp.result_type(*leaves) if leaves else float)
+        return sum(terms[1:], terms[0])
+
+    def grad(self, params: PyTree) -> PyTree:
+        """A subgradient of the penalty: zeros on unselected leaves, ``sign(0) = 0``."""
+        leaves, flags, treedef = self._flatten(params)
+        out = [
+            self.leaf_grad(w) if f else jnp.zeros_like(w)
+            for w, f in zip(leaves, flags, strict=True)
+        ]
+        return treedef.unflatten(out)
+
+    def prox(self, params: PyTree, step: Any) -> PyTree:
+        """The proximal map of ``step * penalty``; unselected leaves are returned unchanged.
+
+        Args:
+          params: the point ``v`` to map (a pytree of arrays).
+          step: a scalar >= 0 (float or JAX scalar), or, for the separable
+            penalties (L1, L2, ElasticNet), a pytree with the structure of
+            ``params`` whose leaves broadcast against them: a diagonal metric,
+            giving a per-coordinate step (as in ``proximal_adagrad``).
+
+        Returns:
+          ``argmin_w 1/2 ||w - v||^2 + step * R(w)`` leaf by leaf.
+        """
+        leaves, flags, treedef = self._flatten(params)
+        check_nonnegative("step", step, allow_tree=True)
+        if jax.tree_util.treedef_is_leaf(jax.tree.structure(step)):
+            steps = [step] * len(leaves)
+        else:
+            try:
+                steps = treedef.flatten_up_to(step)
+            except (ValueError, TypeError) as err:
+                raise ValueError(
+                    "step: expected a scalar or a pytree with the structure of params"
+                ) from err
+        out = [
+            self.leaf_prox(w, s) if f else w for w, s, f in zip(leaves, steps, flags, strict=True)
+        ]
+        return treedef.unflatten(out)
+
+    def map_selected(self, fn: Callable[..., jax.Array], params: PyTree, *rest: PyTree) -> PyTree:
+        """Applies ``fn(param, *rest_leaves)`` to selected leaves; others take ``rest[0]``'s leaf.
+
+        The building block of the optax transforms: unselected leaves pass
+        through untouched, so no work is spent on them.
+        """
+        leaves, flags, treedef = self._flatten(params)
+        rest_leaves = [treedef.flatten_up_to(r) for r in rest]
+        out = []
+        for i, (w, f) in enumerate(zip(leaves, flags, strict=True)):
+            others = [r[i] for r in rest_leaves]
+            out.append(fn(w, *others) if f else others[0])
+        return treedef.unflatten(out)
+
+    def _flatten(self, params: PyTree):
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        return leaves, _selection(self.mask, params, treedef), treedef
+
+    def replace(self, **changes: Any) -> Regularizer:
+        """A copy with some strengths or the mask replaced (validated like ``__init__``)."""
+        kwargs = {f: getattr(self, f) for f in self._fields}
+        kwargs.update(self._init_extras())
+        kwargs["mask"] = self.mask
+        kwargs.update(changes)
+        return type(self)(**kwargs)
+
+    def _init_extras(self) -> dict[str, Any]:
+        return {}
+
+    def get_config(self) -> dict[str, float]:
+        """The strengths as Python floats, in Keras's ``get_config()`` format."""
+        config = {}
+        for f in self._fields:
+            value = getattr(self, f)
+            if _is_traced(value):
+                raise ValueError(f"{f}: a traced strength has no concrete config value")
+            config[f] = float(value)
+        return config
+
+    def to_keras(self) -> Any:
+        """The equivalent ``keras.regularizers`` object (needs Keras installed).
+
+        The mask is not carried over: Keras attaches a regularizer per layer.
+        """
+        raise ValueError(f"{type(self).__name__} has no Keras equivalent")
+
+    def __repr__(self) -> str:
+        parts = [f"{f}={getattr(self, f)!r}" for f in self._fields]
+        parts += [f"{k}={v!r}" for k, v in self._init_extras().items()]
+        if self.mask is not None:
+            parts.append(f"mask={self.mask!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@jax.custom_jvp
+def _abs(w: jax.Array) -> jax.Array:
+    """``|w|`` whose derivative is ``sign(w)``: 0 at 0, like TensorFlow's gradient of abs
+    (``jax.grad(jnp.abs)(0.0)`` is 1.0)."""
+    return jnp.abs(w)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+    (w,), (dw,) = primals, tangents
+    return jnp.abs(w), jnp.sign(w) * dw
+
+
+_SUM_BY_DOT = contextvars.ContextVar("research_sum_by_dot", default=False)
+
+
+@contextlib.contextmanager
+def sum_by_dot(enabled: bool = True) -> Iterator[None]:
+    """L1 terms traced in this block sum ``|w|`` as a dot product with ones.
+
+    A performance switch for penalties evaluated under a wide ``vmap`` on
+    CPU, where a matrix-vector product can beat a reduction over a kernel's
+    small trailing axes; under a narrow ``vmap`` the reduction is faster.
+    Sums of squares (L2 terms) always reduce. The values agree to float
+    rounding. The training engine turns this on for wide programs (see
+    ``research.engine.spec.SUM_BY_DOT_FROM``); the measurements behind that
+    threshold are in the README's Performance section.
+    """
+    token = _SUM_BY_DOT.set(enabled)
+    try:
+        yield
+    finally:
+        _SUM_BY_DOT.reset(token)
+
+
+def _total_abs(w: jax.Array) -> jax.Array:
+    """Sum of ``|w|`` (a dot product with ones under ``sum_by_dot``)."""
+    x = _abs(w)
+    if not _SUM_BY_DOT.get():
+        return jnp.sum(x)
+    flat = jnp.ravel(x)
+    return jnp.dot(flat, jnp.ones_like(flat), precision=jax.lax.Precision.HIGHEST)
+
+
+def _soft_threshold(v: jax.Array, t: jax.Array) -> jax.Array:
+    return jnp.sign(v) * jnp.maximum(jnp.abs(v) - t, 0)
+
+
+def _keras():
+    try:
+        import keras
+    except ImportError as err:  # pragma: no cover - keras is a test extra
+        raise ImportError("to_keras/from_keras need Keras: pip install 'research[test]'") from err
+    return keras

@@ -1,0 +1,250 @@
+"""The penalties: L1, L2, ElasticNet (= L1L2), GroupLasso, and their registry.
+
+Private: import the public names from ``research.regularizers``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from research.regularizers._base import (
+    _KERAS_DEFAULT,
+    Mask,
+    Regularizer,
+    _as,
+    _ByIdentity,
+    _keras,
+    _scalar,
+    _soft_threshold,
+    _total_abs,
+)
+
+
+# --------------------------------------------------------------------------- #
+# The penalties
+# --------------------------------------------------------------------------- #
+class L1(Regularizer):
+    """``l1 * sum(|w|)`` over the selected leaves (``keras.regularizers.L1``).
+
+    Subgradient ``l1 * sign(w)`` with ``sign(0) = 0``. Proximal map: soft
+    thresholding, ``sign(v) * max(|v| - step * l1, 0)``, which sets every
+    coordinate with ``|v| <= step * l1`` to exactly zero.
+
+    Args:
+      l1: strength >= 0 (Keras's default 0.01); a float or a JAX scalar.
+      mask: leaves to penalize; default: those named ``kernel``.
+
+    Example::
+
+      >>> L1(0.5)({"kernel": jnp.array([1.0, -2.0, 0.0])})
+      Array(1.5, dtype=float32)
+    """
+
+    _fields = ("l1",)
+    name = "l1"
+    keras_name = "L1"
+
+    def __init__(self, l1: float | jax.Array = _KERAS_DEFAULT, *, mask: Mask = None):
+        self.l1 = _scalar("l1", l1)
+        self.mask = mask
+
+    def leaf_value(self, w):
+        return _as(self.l1, w) * _total_abs(w)
+
+    def leaf_grad(self, w):
+        return _as(self.l1, w) * jnp.sign(w)
+
+    def leaf_prox(self, w, step):
+        return _soft_threshold(w, _as(step, w) * _as(self.l1, w))
+
+    def to_keras(self):
+        return _keras().regularizers.L1(**self.get_config())
+
+
+class L2(Regularizer):
+    """``l2 * sum(w**2)`` over the selected leaves (``keras.regularizers.L2``).
+
+    Note the convention: Keras's ``L2(l2)`` has no 1/2 factor, so its gradient
+    is ``2 * l2 * w``. TensorFlow 1's ``tf.contrib.layers.l2_regularizer(s)``
+    (and ``tf.nn.l2_loss``) is ``s * sum(w**2) / 2``: it equals ``L2(s / 2)``
+    here. The blog post's networks used the TF1 form, so its lambda 0.3 is
+    ``L2(0.15)``. TensorFlow's proximal ops take ``l2`` in the 1/2 form too
+    (see ``research.optim.proximal``).
+
+    Proximal map: ``v / (1 + 2 * step * l2)``, a shrinkage that never reaches
+    zero for nonzero ``v``.
+
+    Args:
+      l2: strength >= 0 (Keras's default 0.01); a float or a JAX scalar.
+      mask: leaves to penalize; default: those named ``kernel``.
+    """
+
+    _fields = ("l2",)
+    name = "l2"
+    keras_name = "L2"
+
+    def __init__(self, l2: float | jax.Array = _KERAS_DEFAULT, *, mask: Mask = None):
+        self.l2 = _scalar("l2", l2)
+        self.mask = mask
+
+    def leaf_value(self, w):
+        return _as(self.l2, w) * jnp.sum(jnp.square(w))
+
+    def leaf_grad(self, w):
+        return 2 * _as(self.l2, w) * w
+
+    def leaf_prox(self, w, step):
+        return w / (1 + 2 * _as(step, w) * _as(self.l2, w))
+
+    def to_keras(self):
+        return _keras().regularizers.L2(**self.get_config())
+
+
+class ElasticNet(Regularizer):
+    """``l1 * sum(|w|) + l2 * sum(w**2)`` (``keras.regularizers.L1L2``; alias ``L1L2``).
+
+    Proximal map: ``sign(v) * max(|v| - step * l1, 0) / (1 + 2 * step * l2)``.
+    The ``l2`` term has Keras's convention (no 1/2); see ``L2``.
+
+    scikit-learn's ``ElasticNet(alpha, l1_ratio)`` minimizes
+    ``1/(2n) ||y - Xw||^2 + alpha * l1_ratio * |w|_1 + alpha * (1 - l1_ratio) / 2 * ||w||^2``,
+    which is this penalty with ``l1 = alpha * l1_ratio`` and
+    ``l2 = alpha * (1 - l1_ratio) / 2`` on a mean-squared-error loss halved.
+
+    Args:
+      l1: L1 strength >= 0 (default 0.0, as Keras's ``L1L2``).
+      l2: L2 strength >= 0 (default 0.0).
+      mask: leaves to penalize; default: those named ``kernel``.
+    """
+
+    _fields = ("l1", "l2")
+    name = "elastic_net"
+    keras_name = "L1L2"
+
+    def __init__(
+        self,
+        l1: float | jax.Array = 0.0,
+        l2: float | jax.Array = 0.0,
+        *,
+        mask: Mask = None,
+    ):
+        self.l1 = _scalar("l1", l1)
+        self.l2 = _scalar("l2", l2)
+        self.mask = mask
+
+    def leaf_value(self, w):
+        return _as(self.l1, w) * _total_abs(w) + _as(self.l2, w) * jnp.sum(jnp.square(w))
+
+    def leaf_grad(self, w):
+        return _as(self.l1, w) * jnp.sign(w) + 2 * _as(self.l2, w) * w
+
+    def leaf_prox(self, w, step):
+        step = _as(step, w)
+        return _soft_threshold(w, step * _as(self.l1, w)) / (1 + 2 * step * _as(self.l2, w))
+
+    def to_keras(self):
+        return _keras().regularizers.L1L2(**self.get_config())
+
+
+L1L2 = ElasticNet
+
+
+def _safe_norm(w: jax.Array, axis: tuple[int, ...]) -> jax.Array:
+    """``||w||_2`` over ``axis`` (kept dims) whose gradient is 0, not NaN, at 0."""
+    sq = jnp.sum(jnp.square(w), axis=axis, keepdims=True)
+    nonzero = sq > 0
+    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1)), 0)
+
+
+class GroupLasso(Regularizer):
+    """``strength * sum_g sqrt(|g|) * ||w_g||_2``: zeroes whole groups (neurons).
+
+    Each selected leaf is cut into groups along ``axis``: ``axis`` names the
+    dimensions summed *inside* one group, so every index of the remaining
+    dimensions is one group of ``|g| = prod(shape[axis])`` weights. For a
+    Dense kernel of shape ``(fan_in, fan_out)``:
+
+    * ``axis=0`` (default): one group per output unit (a column: its incoming
+      weights); a zero group is a unit that ignores its inputs.
+    * ``axis=1`` or ``-1``: one group per input unit (a row: its outgoing
+      weights); a zero group disconnects that input from the layer.
+
+    For a conv kernel ``(h, w, in, out)``, ``axis=(0, 1, 2)`` gives one group
+    per filter. The ``sqrt(|g|)`` weighting is Yuan and Lin's (2006).
+
+    Subgradient: ``strength * sqrt(|g|) * w_g / ||w_g||`` and 0 on a zero group.
+    Proximal map: block soft thresholding,
+    ``w_g * max(0, 1 - step * strength * sqrt(|g|) / ||w_g||)``.
+
+    Args:
+      strength: >= 0; a float or a JAX scalar.
+      axis: an int or a tuple of ints, the dimensions inside one group.
+      mask: leaves to penalize; default: those named ``kernel``.
+    """
+
+    _fields = ("strength",)
+    name = "group_lasso"
+    options = ("axis",)
+
+    def __init__(
+        self,
+        strength: float | jax.Array = _KERAS_DEFAULT,
+        axis: int | Sequence[int] = 0,
+        *,
+        mask: Mask = None,
+    ):
+        self.strength = _scalar("strength", strength)
+        if isinstance(axis, int):
+            axis = (axis,)
+        if not axis or not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+            raise TypeError(f"axis: expected an int or a non-empty tuple of ints, got {axis!r}")
+        self.axis = tuple(axis)
+        self.mask = mask
+
+    def _static(self):
+        return (_ByIdentity(self.mask), self.axis)
+
+    def _set_static(self, aux):
+        self.mask, self.axis = aux[0].value, aux[1]
+
+    def _init_extras(self):
+        return {"axis": self.axis}
+
+    def _groups(self, w: jax.Array) -> tuple[tuple[int, ...], float]:
+        if w.ndim == 0 or any(not -w.ndim <= a < w.ndim for a in self.axis):
+            raise ValueError(
+                f"axis: {self.axis} is out of range for a selected leaf of shape {w.shape}"
+            )
+        axes = tuple(sorted({a % w.ndim for a in self.axis}))
+        return axes, math.sqrt(math.prod(w.shape[a] for a in axes))
+
+    def leaf_value(self, w):
+        axes, root = self._groups(w)
+        return _as(self.strength, w) * root * jnp.sum(_safe_norm(w, axes))
+
+    def leaf_grad(self, w):
+        axes, root = self._groups(w)
+        norm = _safe_norm(w, axes)
+        return _as(self.strength, w) * root * w / jnp.where(norm > 0, norm, 1)
+
+    def leaf_prox(self, w, step):
+        if jnp.ndim(step) != 0:
+            raise ValueError(
+                "step: GroupLasso's proximal map needs a scalar step (a per-coordinate "
+                "metric has no closed form for a group penalty)"
+            )
+        axes, root = self._groups(w)
+        norm = _safe_norm(w, axes)
+        threshold = _as(step, w) * _as(self.strength, w) * root
+        scale = jnp.where(norm > threshold, 1 - threshold / jnp.where(norm > 0, norm, 1), 0)
+        return w * scale
+
+
+REGULARIZERS: dict[str, type[Regularizer]] = {
+    cls.name: cls for cls in (L1, L2, ElasticNet, GroupLasso)
+}
+"""The regularizers by config name (``regularizer=<name>``); the one list of them."""
