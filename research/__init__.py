@@ -7,8 +7,13 @@ The public surface:
 * ``research.optim``: the optax transforms ``add_regularization`` and
   ``proximal``, the preconditioned ``proximal_adagrad`` / ``proximal_adam``, and
   ``fista``.
-* ``research.train``: the training engine (``train_and_evaluate``, ``Experiment``)
-  and the ``research-train`` command line.
+* ``research.engine``: the training engine (``train_and_evaluate``,
+  ``Experiment``): many seeds and strengths in one compiled program.
+* ``research.io.load_job`` reads a job's files back as ``research.results.Results``,
+  the type a finished run has too; ``research.tables.aggregate`` makes one table
+  of a multirun.
+* Command lines: ``research-train`` (``python -m research.train``),
+  ``research-aggregate`` and ``research-figures`` (``research.cli``).
 """
 
 from research.optim import (

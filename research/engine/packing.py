@@ -92,21 +92,24 @@ def snapshot_layout(params_shapes: Any) -> list[Entry]:
 class Program:
     """A jitted run with its outputs packed (``__call__``) or as a pytree (``tree``).
 
-    The layout is computed once, from the first call's argument shapes; the
-    outputs' shapes depend only on the program spec, not on the values.
+    The layout is computed once, from the first call's argument shapes
+    (``tree.eval_shape``, whose trace the packed program then reuses, so the
+    run is traced once); the outputs' shapes depend only on the program spec,
+    not on the values.
     """
 
     def __init__(self, run: Callable[..., Any]):
         self.run = run
         self.tree = jax.jit(run)
-        self.packed = jax.jit(lambda *args: self.layout.pack(run(*args)))
+        # The packed program calls the jitted one: its trace (made by ``prepare``) is reused.
+        self.packed = jax.jit(lambda *args: self.layout.pack(self.tree(*args)))
         self.layout: Layout | None = None
         self.snapshot_layout: list[Entry] = []
 
     def prepare(self, *args: Any) -> None:
         """Computes the output layout for arguments like ``args`` (no compilation)."""
         if self.layout is None:
-            shapes = jax.eval_shape(self.run, *args)
+            shapes = self.tree.eval_shape(*args)
             self.snapshot_layout = snapshot_layout(shapes["params"])
             self.layout = Layout.of(shapes)
 
