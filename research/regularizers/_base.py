@@ -17,7 +17,7 @@ import numpy as np
 PyTree = Any
 Mask = PyTree | Callable[[PyTree], PyTree] | None
 
-_KERAS_DEFAULT = 0.01  # keras.regularizers.L1() / L2() default strength.
+KERAS_DEFAULT = 0.01  # keras.regularizers.L1() / L2() default strength.
 
 
 # --------------------------------------------------------------------------- #
@@ -104,7 +104,7 @@ def check_nonnegative(name: str, value: Any, *, allow_tree: bool = False) -> Any
     return value
 
 
-def _scalar(name: str, value: Any) -> Any:
+def check_scalar(name: str, value: Any) -> Any:
     check_nonnegative(name, value)
     if _is_traced(value) and jnp.ndim(value) != 0:
         raise ValueError(
@@ -113,12 +113,12 @@ def _scalar(name: str, value: Any) -> Any:
     return value
 
 
-def _as(value: Any, like: jax.Array) -> jax.Array:
+def cast(value: Any, like: jax.Array) -> jax.Array:
     """Casts a strength or step to a leaf's dtype (Keras computes in the weight's dtype)."""
     return jnp.asarray(value, dtype=like.dtype)
 
 
-class _ByIdentity:
+class ByIdentity:
     """Holds a mask as pytree aux data: compared by identity, so unhashable masks work."""
 
     __slots__ = ("value",)
@@ -127,7 +127,7 @@ class _ByIdentity:
         self.value = value
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ByIdentity) and other.value is self.value
+        return isinstance(other, ByIdentity) and other.value is self.value
 
     def __hash__(self) -> int:
         return id(self.value)
@@ -161,7 +161,7 @@ class Regularizer:
 
     # pytree protocol: strengths are children; mask and static options are aux data.
     def _static(self) -> tuple[Any, ...]:
-        return (_ByIdentity(self.mask),)
+        return (ByIdentity(self.mask),)
 
     def _tree_flatten(self):
         return tuple(getattr(self, f) for f in self._fields), self._static()
@@ -336,7 +336,7 @@ def sum_by_dot(enabled: bool = True) -> Iterator[None]:
         _SUM_BY_DOT.reset(token)
 
 
-def _total_abs(w: jax.Array) -> jax.Array:
+def total_abs(w: jax.Array) -> jax.Array:
     """Sum of ``|w|`` (a dot product with ones under ``sum_by_dot``)."""
     x = _abs(w)
     if not _SUM_BY_DOT.get():
@@ -345,11 +345,11 @@ def _total_abs(w: jax.Array) -> jax.Array:
     return jnp.dot(flat, jnp.ones_like(flat), precision=jax.lax.Precision.HIGHEST)
 
 
-def _soft_threshold(v: jax.Array, t: jax.Array) -> jax.Array:
+def soft_threshold(v: jax.Array, t: jax.Array) -> jax.Array:
     return jnp.sign(v) * jnp.maximum(jnp.abs(v) - t, 0)
 
 
-def _keras():
+def import_keras():
     try:
         import keras
     except ImportError as err:  # pragma: no cover - keras is a test extra

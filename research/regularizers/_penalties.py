@@ -12,15 +12,15 @@ import jax
 import jax.numpy as jnp
 
 from research.regularizers._base import (
-    _KERAS_DEFAULT,
+    KERAS_DEFAULT,
+    ByIdentity,
     Mask,
     Regularizer,
-    _as,
-    _ByIdentity,
-    _keras,
-    _scalar,
-    _soft_threshold,
-    _total_abs,
+    cast,
+    check_scalar,
+    import_keras,
+    soft_threshold,
+    total_abs,
 )
 
 
@@ -48,21 +48,21 @@ class L1(Regularizer):
     name = "l1"
     keras_name = "L1"
 
-    def __init__(self, l1: float | jax.Array = _KERAS_DEFAULT, *, mask: Mask = None):
-        self.l1 = _scalar("l1", l1)
+    def __init__(self, l1: float | jax.Array = KERAS_DEFAULT, *, mask: Mask = None):
+        self.l1 = check_scalar("l1", l1)
         self.mask = mask
 
     def leaf_value(self, w):
-        return _as(self.l1, w) * _total_abs(w)
+        return cast(self.l1, w) * total_abs(w)
 
     def leaf_grad(self, w):
-        return _as(self.l1, w) * jnp.sign(w)
+        return cast(self.l1, w) * jnp.sign(w)
 
     def leaf_prox(self, w, step):
-        return _soft_threshold(w, _as(step, w) * _as(self.l1, w))
+        return soft_threshold(w, cast(step, w) * cast(self.l1, w))
 
     def to_keras(self):
-        return _keras().regularizers.L1(**self.get_config())
+        return import_keras().regularizers.L1(**self.get_config())
 
 
 class L2(Regularizer):
@@ -87,21 +87,21 @@ class L2(Regularizer):
     name = "l2"
     keras_name = "L2"
 
-    def __init__(self, l2: float | jax.Array = _KERAS_DEFAULT, *, mask: Mask = None):
-        self.l2 = _scalar("l2", l2)
+    def __init__(self, l2: float | jax.Array = KERAS_DEFAULT, *, mask: Mask = None):
+        self.l2 = check_scalar("l2", l2)
         self.mask = mask
 
     def leaf_value(self, w):
-        return _as(self.l2, w) * jnp.sum(jnp.square(w))
+        return cast(self.l2, w) * jnp.sum(jnp.square(w))
 
     def leaf_grad(self, w):
-        return 2 * _as(self.l2, w) * w
+        return 2 * cast(self.l2, w) * w
 
     def leaf_prox(self, w, step):
-        return w / (1 + 2 * _as(step, w) * _as(self.l2, w))
+        return w / (1 + 2 * cast(step, w) * cast(self.l2, w))
 
     def to_keras(self):
-        return _keras().regularizers.L2(**self.get_config())
+        return import_keras().regularizers.L2(**self.get_config())
 
 
 class ElasticNet(Regularizer):
@@ -132,22 +132,22 @@ class ElasticNet(Regularizer):
         *,
         mask: Mask = None,
     ):
-        self.l1 = _scalar("l1", l1)
-        self.l2 = _scalar("l2", l2)
+        self.l1 = check_scalar("l1", l1)
+        self.l2 = check_scalar("l2", l2)
         self.mask = mask
 
     def leaf_value(self, w):
-        return _as(self.l1, w) * _total_abs(w) + _as(self.l2, w) * jnp.sum(jnp.square(w))
+        return cast(self.l1, w) * total_abs(w) + cast(self.l2, w) * jnp.sum(jnp.square(w))
 
     def leaf_grad(self, w):
-        return _as(self.l1, w) * jnp.sign(w) + 2 * _as(self.l2, w) * w
+        return cast(self.l1, w) * jnp.sign(w) + 2 * cast(self.l2, w) * w
 
     def leaf_prox(self, w, step):
-        step = _as(step, w)
-        return _soft_threshold(w, step * _as(self.l1, w)) / (1 + 2 * step * _as(self.l2, w))
+        step = cast(step, w)
+        return soft_threshold(w, step * cast(self.l1, w)) / (1 + 2 * step * cast(self.l2, w))
 
     def to_keras(self):
-        return _keras().regularizers.L1L2(**self.get_config())
+        return import_keras().regularizers.L1L2(**self.get_config())
 
 
 L1L2 = ElasticNet
@@ -192,12 +192,12 @@ class GroupLasso(Regularizer):
 
     def __init__(
         self,
-        strength: float | jax.Array = _KERAS_DEFAULT,
+        strength: float | jax.Array = KERAS_DEFAULT,
         axis: int | Sequence[int] = 0,
         *,
         mask: Mask = None,
     ):
-        self.strength = _scalar("strength", strength)
+        self.strength = check_scalar("strength", strength)
         if isinstance(axis, int):
             axis = (axis,)
         if not axis or not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
@@ -206,7 +206,7 @@ class GroupLasso(Regularizer):
         self.mask = mask
 
     def _static(self):
-        return (_ByIdentity(self.mask), self.axis)
+        return (ByIdentity(self.mask), self.axis)
 
     def _set_static(self, aux):
         self.mask, self.axis = aux[0].value, aux[1]
@@ -224,12 +224,12 @@ class GroupLasso(Regularizer):
 
     def leaf_value(self, w):
         axes, root = self._groups(w)
-        return _as(self.strength, w) * root * jnp.sum(_safe_norm(w, axes))
+        return cast(self.strength, w) * root * jnp.sum(_safe_norm(w, axes))
 
     def leaf_grad(self, w):
         axes, root = self._groups(w)
         norm = _safe_norm(w, axes)
-        return _as(self.strength, w) * root * w / jnp.where(norm > 0, norm, 1)
+        return cast(self.strength, w) * root * w / jnp.where(norm > 0, norm, 1)
 
     def leaf_prox(self, w, step):
         if jnp.ndim(step) != 0:
@@ -239,7 +239,7 @@ class GroupLasso(Regularizer):
             )
         axes, root = self._groups(w)
         norm = _safe_norm(w, axes)
-        threshold = _as(step, w) * _as(self.strength, w) * root
+        threshold = cast(step, w) * cast(self.strength, w) * root
         scale = jnp.where(norm > threshold, 1 - threshold / jnp.where(norm > 0, norm, 1), 0)
         return w * scale
 
