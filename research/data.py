@@ -3,9 +3,9 @@
 Each loader returns a ``Dataset`` of float32 NumPy arrays with a fixed
 train/test split, fully determined by its arguments (``seed`` included).
 
-* ``line_outliers``: seed 002's line with noise and outliers.
+* ``line_outliers``: the blog post's line with noise and outliers.
 * ``sparse_regression``: a Gaussian design with a known sparse weight vector.
-* ``digits``: scikit-learn's bundled 8x8 digits, standardized (seed 000's classifier).
+* ``digits``: scikit-learn's bundled 8x8 digits, standardized (the Keras tutorial's classifier).
 * ``penalty_only``: a single zero point, so that training follows the penalty alone.
 """
 
@@ -68,7 +68,7 @@ def line_outliers(
     test_every: int = 5,
     seed: int = 0,
 ) -> Dataset:
-    """Seed 002's data: a line ``y = slope * x`` with uniform noise and shifted outliers.
+    """The blog post's data: a line ``y = slope * x`` with uniform noise and shifted outliers.
 
     ``x = linspace(x_min, x_max, n_samples)``; every point gets noise
     ``U(0, noise)``; ``n_outliers`` evenly spaced points (indices 2, 7, ...,
@@ -78,7 +78,10 @@ def line_outliers(
 
     Returns:
       A ``Dataset``; ``info["outlier_train"]`` marks the training outliers and
-      ``info["offset"]`` is the drawn offset.
+      ``info["offset"]`` is the drawn offset. The points in their original
+      order: ``info["x"]`` (float64, before the float32 cast), and the masks
+      ``info["is_test"]`` (the test points, in ``x_test`` / ``y_test`` in
+      this order; the others are the training points) and ``info["is_outlier"]``.
     """
     _check("n_samples", n_samples, 2, integer=True)
     _check("n_outliers", n_outliers, 0, integer=True)
@@ -112,6 +115,9 @@ def line_outliers(
             "outlier_indices": outliers,
             "offset": float(offset),
             "slope": float(slope),
+            "x": x,
+            "is_test": test,
+            "is_outlier": is_outlier,
         },
     )
 
@@ -191,7 +197,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 def penalty_only() -> Dataset:
     """One point ``x = 0, y = 0``: the data loss and its gradient vanish.
 
-    Training then follows the penalty alone, as in seed 001's one-parameter
+    Training then follows the penalty alone, as in the Stats.SE answer's one-parameter
     gradient descent (with ``Linear(use_bias=False, kernel_init=5.0)``).
     """
     zero = np.zeros((1, 1), np.float32)

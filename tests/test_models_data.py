@@ -59,12 +59,12 @@ def test_model_config_errors_name_the_key():
         models.build_model({"name": "mlp", "widths": [2, 3, 1]}, 1, 1, nnx.Rngs(0))
     with pytest.raises(ValueError, match="model.name"):
         models.build_model({"name": "resnet"}, 1, 1, nnx.Rngs(0))
-    with pytest.raises(ValueError, match=r"model \(linear\): bad or unknown key"):
+    with pytest.raises(ValueError, match=r"model \(linear\): unknown key\(s\) \['depth'\]"):
         models.build_model({"name": "linear", "depth": 3}, 1, 1, nnx.Rngs(0))
 
 
 # --------------------------------------------------------------------------- data
-def test_line_outliers_is_seed_002s_data():
+def test_line_outliers_is_the_blog_posts_data():
     d = data.line_outliers(seed=0)
     assert d.x_train.shape == (40, 1) and d.x_test.shape == (10, 1)
     x = np.linspace(0.5, 9.5, 50)

@@ -17,7 +17,7 @@ from research.figures.networks import (
     zero_fraction,
 )
 from research.figures.penalties import constraint_contours, descent_path, penalty_and_gradient
-from research.figures.style import COLORS, style
+from research.figures.style import COLORS, save_figure, style
 
 __all__ = [
     "COLORS",
@@ -30,6 +30,7 @@ __all__ = [
     "loss_caveat",
     "optimizer_curves",
     "penalty_and_gradient",
+    "save_figure",
     "strength_sweep",
     "style",
     "total_errors",

@@ -1,4 +1,4 @@
-"""Figures of seed 000 (the Keras tutorial) and the Lasso path."""
+"""Figures of the Keras tutorial's digits classifier, and the Lasso path."""
 
 from __future__ import annotations
 
@@ -24,9 +24,15 @@ def weight_histograms(weights: dict[str, np.ndarray], *, bins: int = 81) -> Figu
             zeros = int((w == 0).sum())
             lim = float(np.quantile(np.abs(w), 0.995)) or 1.0
             ax.hist(w[w != 0], bins=np.linspace(-lim, lim, bins), color=color(label), alpha=0.85)
-            if zeros:
-                ax.bar(0, zeros, width=2 * lim / bins, color="k", label=f"exactly 0: {zeros}")
-                ax.legend(loc="upper right")
+            if zeros:  # labelled beside its top (a legend's swatch would cross the bar)
+                ax.bar(0, zeros, width=2 * lim / bins, color="k")
+                ax.annotate(
+                    f"exactly 0: {zeros}",
+                    (0.6 * lim / bins, zeros),
+                    xytext=(0.12 * lim, zeros),
+                    va="center",
+                    arrowprops={"arrowstyle": "-"},
+                )
             ax.set_yscale("log")
             near = int((np.abs(w) < 1e-3).sum())
             ax.set(xlabel="weight", title=f"{label}\n|w| < 1e-3: {near} of {w.size}")
@@ -69,7 +75,7 @@ def strength_sweep(
             axes[0].annotate(
                 f"L2(10.0): {acc:.0%}",
                 (10.0, acc),
-                xytext=(0.5, 0.45),
+                xytext=(0.68, 0.45),  # right of where L1's accuracy drops
                 textcoords="axes fraction",
                 arrowprops={"arrowstyle": "->"},
             )

@@ -1,4 +1,4 @@
-"""Figures of seed 002's networks: fits, Hinton diagrams, animation, errors, zeros over time."""
+"""Figures of the blog post's networks: fits, Hinton diagrams, animation, errors, zeros in time."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def hinton(ax, matrix: np.ndarray, *, scale: float | None = None, max_size: floa
 def hinton_grid(rows: dict[str, Sequence[np.ndarray]], *, titles: Sequence[str]) -> Figure:
     """Figure 7: one row of Hinton diagrams per trained network, one column per kernel.
 
-    Each panel is scaled to its own matrix (as seed 002's animation). Blue is
+    Each panel is scaled to its own matrix (as the blog post's animation). Blue is
     positive, vermillion negative, no square an exact zero; the panel title
     counts exact zeros and removable (disconnected) units.
     """
@@ -173,16 +173,22 @@ def weight_animation(
 
 
 def total_errors(
-    groups: dict[str, np.ndarray], *, title: str, reference: dict | None = None
+    groups: dict[str, np.ndarray],
+    *,
+    title: str,
+    reference: dict | None = None,
+    reference_label: str = "reported runs",
 ) -> Figure:
     """Figures 9 and 10: total test error per run, with mean and standard deviation.
 
     Args:
       groups: label -> ``(seeds,)`` sums of absolute test errors.
-      reference: optional label -> values reported by seed 002, drawn as crosses.
+      reference: optional label -> values reported by a source document, drawn as crosses
+        (labelled ``reference_label`` in the legend).
     """
     with style():
-        fig, ax = plt.subplots(figsize=(1.5 + 1.25 * len(groups), 4))
+        legend_width = 1.8 if reference else 0.0  # the legend goes right of the axes
+        fig, ax = plt.subplots(figsize=(1.5 + 1.25 * len(groups) + legend_width, 4))
         rng = np.random.default_rng(0)
         for i, (label, values) in enumerate(groups.items()):
             values = np.asarray(values, np.float64)
@@ -197,12 +203,12 @@ def total_errors(
                     ref,
                     "x",
                     color="0.3",
-                    label="seed 002's runs" if i == 0 else None,
+                    label=reference_label if i == 0 else None,
                 )
         ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right")
         ax.set(ylabel="total test error  (sum of |error|, 10 points)", title=title)
-        if reference:
-            ax.legend()
+        if reference:  # outside: inside, its marker would read as one more reported run
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout()
     return fig
 
@@ -245,7 +251,7 @@ def loss_caveat(
 ) -> Figure:
     """Figure 16: absolute-error vs squared-error *loss* on the same data, no penalty.
 
-    Seed 002 argues that L1 is robust to outliers; that is a property of the
+    The blog post argues that L1 is robust to outliers; that is a property of the
     L1 *loss*, while its experiment varied the *penalty*. Here the loss varies.
     """
     with style():

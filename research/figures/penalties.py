@@ -1,10 +1,11 @@
-"""Figures 1-5: one-parameter penalties, seed 001's descent, and the 2-D constraint picture."""
+"""Figures 1-5: penalties of one weight, the Stats.SE answer's descent, the 2-D constraint."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from research.figures.style import COLORS, color, style
 
@@ -117,17 +118,24 @@ def constraint_contours(
             ax.contour(w1, w2, loss, levels=[level_loss], colors="0.2", linewidths=1.2)
             ax.contourf(w1, w2, pen, levels=[0, level_pen], colors=[color(name)], alpha=0.25)
             ax.contour(w1, w2, pen, levels=[level_pen], colors=[color(name)], linewidths=1.8)
-            ax.plot(*unregularized, "k+", markersize=10, label="least squares")
-            ax.plot(*opt, "o", color=color(name), markersize=7, label="regularized optimum")
+            ax.plot(*unregularized, "k+", markersize=10)
+            ax.plot(*opt, "o", color=color(name), markersize=7)
             ax.axhline(0, color="0.3", linewidth=0.6)
             ax.axvline(0, color="0.3", linewidth=0.6)
             on_axis = "on an axis" if np.any(opt == 0) else "off the axes"
             title = f"{name.replace('_', ' ')}: optimum {on_axis}"
             ax.set(xlabel="w1", title=f"{title}\n(w1, w2) = ({opt[0]:.3g}, {opt[1]:.3g})")
             ax.set_aspect("equal")
-        np.atleast_1d(axes)[0].set_ylabel("w2")
-        np.atleast_1d(axes)[0].legend(loc="lower left")
-        fig.tight_layout()
+        first = np.atleast_1d(axes)[0]
+        first.set_ylabel("w2")
+        # Below the panels (inside one, it would cross the penalty ball); the optimum's
+        # marker in grey, as each panel has its own colour.
+        handles = [
+            Line2D([], [], marker="+", color="k", markersize=10, linestyle="none"),
+            Line2D([], [], marker="o", color="0.4", markersize=7, linestyle="none"),
+        ]
+        fig.legend(handles, ["least squares", "regularized optimum"], loc="lower center", ncol=2)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 

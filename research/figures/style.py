@@ -36,6 +36,17 @@ def style():
         yield
 
 
+def save_figure(fig, path: Path) -> None:
+    """Writes ``fig`` to ``path`` with the style's ``savefig`` settings (tight box, 150 dpi).
+
+    ``style()`` applies while a figure is drawn; saving outside it would use
+    matplotlib's defaults, which crop whatever reaches past the figure's edge
+    (titles above the top row, labels of rotated ticks).
+    """
+    with style():
+        fig.savefig(path)
+
+
 def color(label: str) -> str:
     """The colour of a regularizer, from a label that starts with its name."""
     key = label.lower().replace(" ", "_").replace("-", "_")
