@@ -8,8 +8,8 @@ warm-up, and of as many as fit in one second (as ``timeit`` does: noise on
 a shared machine only ever adds time). Cases:
 
 1. ``line_outliers`` (old name ``seed002``): the blog post's experiment (1-10-10-10-1
-   linear MLP, batch size 1, SGD lr 0.01, 5 epochs over 40 points) with L2 0.3 and with proximal L1 0.3:
-   seed-steps/s of Keras 3 ``model.fit`` (one seed; Keras has no vmap), a
+   linear MLP, batch size 1, SGD lr 0.01, 5 epochs over 40 points) with L2 0.3 and
+   with proximal L1 0.3: seed-steps/s of Keras 3 ``model.fit`` (one seed; Keras has no vmap), a
    Python loop over seeds of a jitted one-seed step, a bare jit + scan + vmap
    loop written here with no library code, and the engine with all its
    recording, at 1 to 10,000 seeds. For proximal L1 the bare loop's loss
@@ -29,6 +29,7 @@ a shared machine only ever adds time). Cases:
   python scripts/benchmark.py                    # everything (about 11 minutes on 2 cores)
   python scripts/benchmark.py --cases line_outliers --repeats 5
   python scripts/benchmark.py --quick --json out.json   # CI-sized
+  python scripts/benchmark.py --cases line_outliers --baseline ../old  # vs another checkout
 """
 
 from __future__ import annotations
@@ -419,6 +420,20 @@ def measure(worker: str, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def measure_baseline(checkout: Path, **kwargs) -> dict:
+    """The engine of another checkout of this project (``--baseline``), in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, str(checkout / "scripts" / "benchmark.py"), "--worker", "w_engine",
+         json.dumps(kwargs)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(checkout)},
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"baseline w_engine({kwargs}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def case_line_outliers(args) -> dict:
     seeds_list = [8] if args.quick else [1, 100, 1000, 10000]
     rows = []
@@ -430,11 +445,14 @@ def case_line_outliers(args) -> dict:
             vectorized = ["w_bare", "w_engine"] + (
                 ["w_bare_recorded"] if variant == "l1_prox" else []
             )
+            vectorized += ["baseline"] if args.baseline else []
             for system, seeds in [("w_keras", 1), ("w_pyloop", 1)] + [
                 (s, n) for n in seeds_list for s in vectorized
             ]:
                 if system == "w_bare_recorded":
                     r = measure("w_bare", seeds=seeds, variant="l1_prox_recorded")
+                elif system == "baseline":
+                    r = measure_baseline(args.baseline, seeds=seeds, variant=variant)
                 else:
                     r = measure(system, seeds=seeds, variant=variant)
                 key = (system, seeds if system in vectorized else 0)
@@ -457,6 +475,8 @@ def case_line_outliers(args) -> dict:
                         e / med[("w_bare_recorded", n)] if variant == "l1_prox" else None
                     ),
                     "bare_recorded": med.get(("w_bare_recorded", n)),
+                    "baseline": med.get(("baseline", n)),
+                    "baseline/bare": (med[("baseline", n)] / b if args.baseline else None),
                     "engine_peak_mb": med[("peak_mb", ("w_engine", n))],
                     "bare_peak_mb": med[("peak_mb", ("w_bare", n))],
                 }
@@ -564,6 +584,7 @@ def print_tables(results: dict) -> None:
             "engine/Keras",
             "engine/bare",
             "engine/bare+pen",
+            "baseline/bare",
             "engine MB",
         ):
             t.add_column(c, justify="right")
@@ -581,6 +602,7 @@ def print_tables(results: dict) -> None:
                 "-"
                 if r.get("engine/bare_recorded") is None
                 else f"{r['engine/bare_recorded']:.2f}x",
+                "-" if r.get("baseline/bare") is None else f"{r['baseline/bare']:.2f}x",
                 f"{r['engine_peak_mb']:.0f}",
             )
         console.print(t)
@@ -626,6 +648,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a CI-sized run")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this project: its engine is measured beside this one "
+        "(line_outliers case; e.g. a git worktree of the previous release)",
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
