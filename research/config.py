@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from research import data, losses, methods, models
-from research.regularizers import REGULARIZERS, check_nonnegative
+from research.checks import check_nonnegative
+from research.regularizers import REGULARIZERS
 
 __all__ = ["RunSpec", "TrainConfig", "loader_defaults", "regularizer_keys", "resolve"]
 

@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.regularizers import GroupLasso, Mask, Regularizer, check_nonnegative
+from research.checks import check_nonnegative
+from research.regularizers import GroupLasso, Mask, Regularizer
 
 __all__ = [
     "FistaState",

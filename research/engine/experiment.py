@@ -15,13 +15,13 @@ import numpy as np
 
 from research import data as data_lib
 from research import models
+from research.checks import check_nonnegative
 from research.config import resolve
 from research.engine import loop
 from research.engine.moments import moments
 from research.engine.packing import Program
 from research.engine.spec import ProgramSpec, program_spec
 from research.engine.step import model_fn
-from research.regularizers import check_nonnegative
 from research.results import Results
 
 __all__ = ["Experiment", "program_cache_info", "seed_keys", "train_and_evaluate"]

@@ -43,7 +43,7 @@ from research.regularizers._base import (
     Mask,
     PyTree,
     Regularizer,
-    check_nonnegative,
+    check_nonnegative,  # noqa: F401 - importable here, as before research.checks
     kernel_mask,
     sum_by_dot,
 )
@@ -60,7 +60,6 @@ __all__ = [
     "Mask",
     "PyTree",
     "Regularizer",
-    "check_nonnegative",
     "from_keras",
     "kernel_mask",
     "sum_by_dot",

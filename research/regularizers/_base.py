@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research.checks import check_nonnegative, is_traced
+
 PyTree = Any
 Mask = PyTree | Callable[[PyTree], PyTree] | None
 
@@ -75,38 +77,9 @@ def _selection(mask: Mask, params: PyTree, treedef: Any) -> list[bool]:
 # --------------------------------------------------------------------------- #
 # Argument checks
 # --------------------------------------------------------------------------- #
-def _is_traced(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
-
-
-def check_nonnegative(name: str, value: Any, *, allow_tree: bool = False) -> Any:
-    """Raises ``ValueError`` naming ``name`` unless a concrete value is finite and >= 0.
-
-    Traced values (inside ``jit`` / ``vmap``) cannot be inspected and pass
-    through unchanged.
-    """
-    leaves = jax.tree.leaves(value) if allow_tree else [value]
-    for leaf in leaves:
-        if _is_traced(leaf):
-            continue
-        if isinstance(leaf, bool | np.bool_) or leaf is None:
-            raise TypeError(f"{name}: expected a number, got {leaf!r}")
-        arr = np.asarray(leaf)
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{name}: expected a real number, got {leaf!r}")
-        if not allow_tree and arr.ndim != 0:
-            raise ValueError(
-                f"{name}: expected a scalar, got an array of shape {arr.shape}; to sweep "
-                "strengths, build the regularizer inside jax.vmap over a vector of them"
-            )
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name}: expected a finite number >= 0, got {leaf!r}")
-    return value
-
-
 def check_scalar(name: str, value: Any) -> Any:
     check_nonnegative(name, value)
-    if _is_traced(value) and jnp.ndim(value) != 0:
+    if is_traced(value) and jnp.ndim(value) != 0:
         raise ValueError(
             f"{name}: expected a scalar, got a traced array of shape {jnp.shape(value)}"
         )
@@ -281,7 +254,7 @@ class Regularizer:
         config = {}
         for f in self._fields:
             value = getattr(self, f)
-            if _is_traced(value):
+            if is_traced(value):
                 raise ValueError(f"{f}: a traced strength has no concrete config value")
             config[f] = float(value)
         return config
