@@ -77,11 +77,9 @@ def line_outliers(
     10 test for the defaults, with all outliers in training.
 
     Returns:
-      A ``Dataset``; ``info["outlier_train"]`` marks the training outliers and
-      ``info["offset"]`` is the drawn offset. The points in their original
-      order: ``info["x"]`` (float64, before the float32 cast), and the masks
-      ``info["is_test"]`` (the test points, in ``x_test`` / ``y_test`` in
-      this order; the others are the training points) and ``info["is_outlier"]``.
+      A ``Dataset``. ``info``: ``offset`` (the drawn offset), ``outlier_train``
+      (the training outliers), and in the points' original order ``x`` (float64)
+      and the masks ``is_test`` (order kept in ``x_test``) and ``is_outlier``.
     """
     _check("n_samples", n_samples, 2, integer=True)
     _check("n_outliers", n_outliers, 0, integer=True)
