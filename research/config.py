@@ -292,7 +292,7 @@ def resolve(config: Any) -> RunSpec:
     learning_rate = optimizer["learning_rate"]
     check_nonnegative("optimizer.learning_rate", learning_rate)
     opt_options = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rate")}
-    methods.check_method(resolved["method"], optimizer["name"], opt_options)
+    methods.check_method(resolved["method"], optimizer["name"], opt_options, REGULARIZERS.get(name))
     return RunSpec(
         data=resolved["data"],
         model=resolved["model"],

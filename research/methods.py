@@ -100,8 +100,19 @@ METHODS: dict[str, Callable[..., optax.GradientTransformation]] = {
 """The regularization methods by config name; the one list of them."""
 
 
-def check_method(method: str, optimizer: str, options: dict[str, Any]) -> None:
-    """Raises ``ValueError`` naming the key when a method cannot use the optimizer."""
+PROXIMAL_METHODS = ("proximal", "preconditioned", "fista")
+"""The methods that apply the penalty's proximal map (so need a penalty that has one)."""
+
+
+def check_method(
+    method: str, optimizer: str, options: dict[str, Any], reg: type[Regularizer] | None = None
+) -> None:
+    """Raises ``ValueError`` naming the key when a method cannot use the optimizer or penalty."""
+    if reg is not None and method in PROXIMAL_METHODS and not reg.has_prox:
+        raise ValueError(
+            f"method: {method} applies the penalty's proximal map, and {reg.__name__} has "
+            "none in closed form; use method=subgradient"
+        )
     if method == "fista" and (optimizer != "sgd" or options.get("momentum")):
         raise ValueError(
             "method: fista is an optimizer of its own; use it with optimizer=sgd "

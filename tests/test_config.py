@@ -34,6 +34,7 @@ def test_schemas_are_derived_from_the_registries():
     assert set(GROUP_SCHEMAS["optimizer"]) == set(methods.OPTIMIZERS)
     assert set(GROUP_SCHEMAS["method"]) == set(methods.METHODS)
     assert set(GROUP_SCHEMAS["regularizer"]) == {"none", *REGULARIZERS}
+    assert "orthogonal" in REGULARIZERS  # a new penalty is one registry entry
     mlp = {f.name: f for f in dataclasses.fields(GROUP_SCHEMAS["model"]["mlp"])}
     assert mlp["widths"].default_factory() == [1, 10, 10, 10, 1]
     sgd = {f.name: f.default for f in dataclasses.fields(GROUP_SCHEMAS["optimizer"]["sgd"])}
@@ -47,8 +48,8 @@ def test_keras_names_come_from_the_regularizer_registry():
         "elastic_net"
     )
     assert from_keras("l1_l2").name == "elastic_net"
-    with pytest.raises(ValueError, match="supported: L1, L2, L1L2"):
-        from_keras({"class_name": "OrthogonalRegularizer", "config": {}})
+    with pytest.raises(ValueError, match="supported: L1, L2, L1L2, OrthogonalRegularizer"):
+        from_keras({"class_name": "MyPenalty", "config": {}})
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,7 @@ def test_keras_round_trip(kind):
 
 
 def test_unknown_keras_regularizers_raise_naming_the_class():
-    with pytest.raises(ValueError, match="'OrthogonalRegularizer'"):
-        from_keras(keras.regularizers.OrthogonalRegularizer(0.01))
+    assert from_keras(keras.regularizers.OrthogonalRegularizer(0.01)).name == "orthogonal"
 
     class MyPenalty(keras.regularizers.Regularizer):
         def __call__(self, x):

@@ -302,7 +302,13 @@ def test_from_keras_config_dicts_without_keras():
     assert type(from_keras({"l2": 0.2})) is L2
     en = from_keras({"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.3}})
     assert (type(en), en.l1, en.l2) == (ElasticNet, 0.1, 0.3)
-    with pytest.raises(ValueError, match="'OrthogonalRegularizer'"):
-        from_keras({"class_name": "OrthogonalRegularizer", "config": {"factor": 0.01}})
+    orthogonal = from_keras({"class_name": "OrthogonalRegularizer", "config": {"factor": 0.01}})
+    assert (type(orthogonal).__name__, orthogonal.factor, orthogonal.mode) == (
+        "Orthogonal",
+        0.01,
+        "rows",
+    )
+    with pytest.raises(ValueError, match="'MyPenalty'"):
+        from_keras({"class_name": "MyPenalty", "config": {"factor": 0.01}})
     with pytest.raises(ValueError, match=r"unrecognised regularizer config keys \['factor'\]"):
         from_keras({"factor": 0.01})

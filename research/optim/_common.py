@@ -16,11 +16,18 @@ from research.regularizers import Mask, Regularizer
 LearningRate = float | jax.Array | optax.Schedule
 
 
-def with_mask(reg: Regularizer, mask: Mask) -> Regularizer:
+def with_mask(reg: Regularizer, mask: Mask, *, prox: str | None = None) -> Regularizer:
+    """``reg`` with ``mask`` as its selection; ``prox`` names a transform that needs its prox."""
     if not isinstance(reg, Regularizer):
         raise TypeError(
             f"reg: expected a research.regularizers regularizer (L1, L2, ElasticNet, "
-            f"GroupLasso), got {type(reg).__name__}; convert Keras ones with from_keras"
+            f"GroupLasso, Orthogonal), got {type(reg).__name__}; convert Keras ones with "
+            "from_keras"
+        )
+    if prox is not None and not reg.has_prox:
+        raise ValueError(
+            f"{prox}: {type(reg).__name__} has no closed-form proximal map; use "
+            f"add_regularization({type(reg).__name__}(...)) (the subgradient method)"
         )
     return reg if mask is None else reg.replace(mask=mask)
 

@@ -56,7 +56,7 @@ def fista(
 
       tx = fista(L1(0.1), learning_rate=1 / lipschitz)
     """
-    reg = with_mask(reg, mask)
+    reg = with_mask(reg, mask, prox="fista")
     check_learning_rate(learning_rate)
 
     def init_fn(params):

@@ -46,7 +46,7 @@ def _preconditioned_proximal(
     ``s_i * R``. For a separable penalty this is the exact prox in the metric
     ``diag(1 / s)``.
     """
-    reg = with_mask(reg, mask)
+    reg = with_mask(reg, mask, prox=name)
     if isinstance(reg, GroupLasso):
         raise ValueError(
             f"reg: {name} needs a separable penalty (L1, L2, ElasticNet); GroupLasso's "

@@ -108,7 +108,7 @@ def proximal(
       # Adam: the prox step is the base learning rate 1e-3.
       tx = optax.chain(optax.adam(1e-3), proximal(L1(1e-3), learning_rate=1e-3))
     """
-    reg = with_mask(reg, mask)
+    reg = with_mask(reg, mask, prox="proximal")
     check_learning_rate(learning_rate)
 
     def init_fn(params):

@@ -48,6 +48,7 @@ from research.regularizers._base import (
     sum_by_dot,
 )
 from research.regularizers._keras import from_keras
+from research.regularizers._orthogonal import Orthogonal
 from research.regularizers._penalties import L1, L1L2, L2, REGULARIZERS, ElasticNet, GroupLasso
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "Mask",
+    "Orthogonal",
     "PyTree",
     "Regularizer",
     "from_keras",

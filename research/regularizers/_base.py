@@ -121,6 +121,7 @@ class Regularizer:
     """
 
     _fields: tuple[str, ...] = ()
+    has_prox: bool = True  # False: no closed-form prox; use the subgradient method
     name: str = ""
     keras_name: str | None = None
     options: tuple[str, ...] = ()
@@ -275,13 +276,13 @@ class Regularizer:
 
 
 @jax.custom_jvp
-def _abs(w: jax.Array) -> jax.Array:
+def abs_sign_grad(w: jax.Array) -> jax.Array:
     """``|w|`` whose derivative is ``sign(w)``: 0 at 0, like TensorFlow's gradient of abs
     (``jax.grad(jnp.abs)(0.0)`` is 1.0)."""
     return jnp.abs(w)
 
 
-@_abs.defjvp
+@abs_sign_grad.defjvp
 def _abs_jvp(primals, tangents):
     (w,), (dw,) = primals, tangents
     return jnp.abs(w), jnp.sign(w) * dw
@@ -311,7 +312,7 @@ def sum_by_dot(enabled: bool = True) -> Iterator[None]:
 
 def total_abs(w: jax.Array) -> jax.Array:
     """Sum of ``|w|`` (a dot product with ones under ``sum_by_dot``)."""
-    x = _abs(w)
+    x = abs_sign_grad(w)
     if not _SUM_BY_DOT.get():
         return jnp.sum(x)
     flat = jnp.ravel(x)

@@ -16,17 +16,20 @@ from research.regularizers._penalties import REGULARIZERS, ElasticNet
 _BY_KERAS_CLASS = {cls.keras_name: cls for cls in REGULARIZERS.values() if cls.keras_name}
 # Keras's string aliases (keras.regularizers.get): the lowercase class names and "l1_l2".
 _BY_KERAS_NAME = {name.lower(): cls for name, cls in _BY_KERAS_CLASS.items()} | {
-    "l1_l2": ElasticNet
+    "l1_l2": ElasticNet,
+    "orthogonal_regularizer": REGULARIZERS["orthogonal"],
 }
 
 
 def from_keras(obj_or_config: Any) -> Regularizer:
     """Converts a Keras regularizer (or its config) into the equivalent regularizer.
 
-    Accepts a ``keras.regularizers.L1`` / ``L2`` / ``L1L2`` object, the dict of
+    Accepts a ``keras.regularizers.L1`` / ``L2`` / ``L1L2`` /
+    ``OrthogonalRegularizer`` object, the dict of
     ``keras.regularizers.serialize(obj)`` (with ``class_name``), a bare
     ``obj.get_config()`` dict (``{"l1": ...}``, ``{"l2": ...}`` or both), or
-    a name (``"l1"``, ``"l2"``, ``"l1_l2"``) for Keras's defaults.
+    a name (``"l1"``, ``"l2"``, ``"l1_l2"``, ``"orthogonal_regularizer"``) for
+    Keras's defaults.
 
     Keras stores strengths rounded to float32 (``L1(0.3).get_config()`` is
     ``{"l1": 0.30000001192092896}``); the converted regularizer keeps that
@@ -56,11 +59,11 @@ def from_keras(obj_or_config: Any) -> Regularizer:
             return _from_class(obj_or_config["class_name"], obj_or_config.get("config") or {})
         keys = set(obj_or_config)
         for class_name, cls in _BY_KERAS_CLASS.items():
-            if keys == set(cls.strength_keys()):
+            if keys == {*cls.strength_keys(), *cls.options}:
                 return _from_class(class_name, obj_or_config)
         raise ValueError(
             f"from_keras: unrecognised regularizer config keys {sorted(keys)}; expected "
-            "'l1', 'l2' or both (a get_config() dict) or a 'class_name' entry"
+            "the keys of a get_config() dict or a 'class_name' entry"
         )
     get_config = getattr(obj_or_config, "get_config", None)
     if get_config is None:
@@ -79,6 +82,6 @@ def _from_class(class_name: str, config: dict[str, Any]) -> Regularizer:
             f"supported: {', '.join(_BY_KERAS_CLASS)}"
         )
     try:
-        return cls(**{k: float(v) for k, v in config.items()})
+        return cls(**{k: v if k in cls.options else float(v) for k, v in config.items()})
     except TypeError as err:
         raise ValueError(f"from_keras: bad config for {class_name}: {config!r}") from err

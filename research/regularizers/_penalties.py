@@ -22,6 +22,7 @@ from research.regularizers._base import (
     soft_threshold,
     total_abs,
 )
+from research.regularizers._orthogonal import Orthogonal
 
 
 # --------------------------------------------------------------------------- #
@@ -245,6 +246,6 @@ class GroupLasso(Regularizer):
 
 
 REGULARIZERS: dict[str, type[Regularizer]] = {
-    cls.name: cls for cls in (L1, L2, ElasticNet, GroupLasso)
+    cls.name: cls for cls in (L1, L2, ElasticNet, GroupLasso, Orthogonal)
 }
 """The regularizers by config name (``regularizer=<name>``); the one list of them."""
