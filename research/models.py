@@ -1,4 +1,4 @@
-"""Flax NNX models of the seed experiments, chosen by name from a config.
+"""Flax NNX models of the experiments, chosen by name from a config.
 
 * ``MLP``: the blog post's networks (``1-10-10-10-1`` and the adjusted
   ``1-10-10-1-1``). The post's code had no activation between layers, so the
@@ -7,7 +7,8 @@
   returns logits, the softmax lives in the loss.
 * ``Linear``: one dense layer, for the convex Lasso / ElasticNet problems.
 
-Every dense layer is an ``nnx.Linear`` with Glorot-uniform kernels and zero
+Every dense layer is a ``research.layers.Dense`` (drawing its weights as
+``nnx.Linear`` does) with Glorot-uniform kernels and zero
 biases (Keras's ``Dense`` defaults, and the blog post's ``xavier_initializer``),
 so parameters are named ``kernel`` and ``bias`` and the regularizers' default
 selection equals Keras's ``kernel_regularizer``.
@@ -26,6 +27,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from research import layers
 
 __all__ = [
     "MLP",
@@ -54,20 +57,13 @@ ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
 
 def _dense(
     fan_in: int, fan_out: int, use_bias: bool, rngs: nnx.Rngs, kernel_init: float | None = None
-) -> nnx.Linear:
+) -> layers.Dense:
     init = (
         nnx.initializers.glorot_uniform()
         if kernel_init is None
         else nnx.initializers.constant(kernel_init)
     )
-    return nnx.Linear(
-        fan_in,
-        fan_out,
-        use_bias=use_bias,
-        kernel_init=init,
-        bias_init=nnx.initializers.zeros_init(),
-        rngs=rngs,
-    )
+    return layers.Dense(fan_in, fan_out, use_bias=use_bias, kernel_init=init, rngs=rngs)
 
 
 def _activation(name: str | None) -> str | None:

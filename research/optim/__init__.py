@@ -36,24 +36,43 @@ work under ``jax.jit`` and ``jax.vmap`` and with ``optax.chain``,
 ``optax.masked`` and ``optax.inject_hyperparams`` (pass
 ``static_args=("reg", "mask")`` there: a regularizer is callable, and
 ``inject_hyperparams`` would otherwise take it for a schedule).
+
+Weight constraints (Keras's ``kernel_constraint``): ``constrain(c)`` goes
+*after* the optimizer and projects the new params with a
+``research.constraints`` constraint (``MaxNorm``, ``MinMaxNorm``, ``NonNeg``,
+``UnitNorm``), as Keras does after each optimizer update::
+
+  tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
+
+Keras's ``weight_decay=`` on any optimizer: ``decoupled_weight_decay(wd, lr)``
+after the optimizer adds ``-lr_t * wd * w`` to its update, for every
+parameter unless a mask says otherwise.
 """
 
 from research.optim._common import LearningRate
+from research.optim._constrain import constrain
 from research.optim._fista import FistaState, fista
+from research.optim._ftrl import FtrlState, ftrl
 from research.optim._preconditioned import (
     PreconditionedProximalState,
     proximal_adagrad,
     proximal_adam,
 )
 from research.optim._regularize import ProximalState, add_regularization, proximal
+from research.optim._weight_decay import DecoupledWeightDecayState, decoupled_weight_decay
 
 __all__ = [
+    "DecoupledWeightDecayState",
     "FistaState",
+    "FtrlState",
     "LearningRate",
     "PreconditionedProximalState",
     "ProximalState",
     "add_regularization",
+    "constrain",
+    "decoupled_weight_decay",
     "fista",
+    "ftrl",
     "proximal",
     "proximal_adagrad",
     "proximal_adam",

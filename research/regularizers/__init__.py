@@ -45,6 +45,7 @@ from research.regularizers._base import (
     Regularizer,
     check_nonnegative,  # noqa: F401 - importable here, as before research.checks
     kernel_mask,
+    select_leaves,
     sum_by_dot,
 )
 from research.regularizers._keras import from_keras
@@ -64,5 +65,6 @@ __all__ = [
     "Regularizer",
     "from_keras",
     "kernel_mask",
+    "select_leaves",
     "sum_by_dot",
 ]

@@ -51,8 +51,13 @@ def kernel_mask(params: PyTree) -> PyTree:
     )
 
 
-def _selection(mask: Mask, params: PyTree, treedef: Any) -> list[bool]:
-    """Resolves ``mask`` against ``params`` into one bool per leaf."""
+def select_leaves(mask: Mask, params: PyTree, treedef: Any) -> list[bool]:
+    """Resolves ``mask`` against ``params`` (with structure ``treedef``): one bool per leaf.
+
+    ``mask`` is None (the default selection, ``kernel_mask``), a pytree of
+    bools with the structure of ``params`` or a prefix of it, or a callable
+    from params to one, as in optax.
+    """
     tree = kernel_mask(params) if mask is None else (mask(params) if callable(mask) else mask)
     try:
         # A mask may be a prefix of params (as in optax): one bool then selects
@@ -237,7 +242,7 @@ class Regularizer:
 
     def _flatten(self, params: PyTree):
         leaves, treedef = jax.tree_util.tree_flatten(params)
-        return leaves, _selection(self.mask, params, treedef), treedef
+        return leaves, select_leaves(self.mask, params, treedef), treedef
 
     def replace(self, **changes: Any) -> Regularizer:
         """A copy with some strengths or the mask replaced (validated like ``__init__``)."""
