@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from research import layers
@@ -46,12 +45,10 @@ __all__ = [
     "model_defaults",
 ]
 
+# The layers' activations (research.layers), and "identity" as another name for none.
 ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
-    None: lambda x: x,
-    "identity": lambda x: x,
-    "linear": lambda x: x,
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
+    **layers.ACTIVATIONS,
+    "identity": layers.ACTIVATIONS[None],
 }
 
 
