@@ -1,5 +1,29 @@
 """FTRL-Proximal, exactly as Keras 3's ``keras.optimizers.Ftrl`` (TF's ``ApplyFtrlV2``).
 
+This is ``keras.optimizers.Ftrl(learning_rate, learning_rate_power,
+initial_accumulator_value, l1_regularization_strength=l1,
+l2_regularization_strength=l2,
+l2_shrinkage_regularization_strength=l2_shrinkage, beta, weight_decay)``
+applied with ``apply_gradients`` (``keras/src/optimizers/ftrl.py``
+``update_step``; the weight decay is ``base_optimizer._apply_weight_decay``,
+run before ``update_step``), computed in the weight's dtype like Keras.
+``l2`` is FTRL's stabilizing penalty; ``l2_shrinkage`` is an L2 penalty
+``l2_shrinkage * w**2`` added to the loss (its gradient enters ``z`` but not
+``n``).
+
+Without weight decay one step is TensorFlow's
+``tf.raw_ops.ResourceApplyFtrlV2(var, accum, linear, grad, lr, l1,
+l2=l2 + beta / (2 * lr), l2_shrinkage, lr_power)`` (default
+``multiply_linear_by_lr=False``); with ``l2_shrinkage == 0`` also
+``ResourceApplyFtrl`` with the same ``l2``. TF's kernel uses ``sqrt`` where
+Keras uses ``pow(., 0.5)``: the results agree to float rounding. Where
+``q == 0`` (``n_new == 0``, ``l2 == beta == 0``) and ``|z| <= l1`` the
+weight is 0 here and in TF, NaN in Keras.
+
+The weights enter only through ``z`` (the ``n_new**p - n**p`` and
+``l2_shrinkage`` terms): with ``learning_rate_power=0`` and
+``l2_shrinkage=0`` the weight decay has no effect, in Keras as here.
+
 Private: import the public names from ``research.optim``.
 """
 
@@ -58,6 +82,56 @@ def _decay_flags(mask: Mask, params: Any, treedef: Any) -> list[bool]:
         raise type(err)(f"weight_decay_mask: {str(err).removeprefix('mask: ')}") from err
 
 
+class _Hyper(NamedTuple):
+    learning_rate_power: Any
+    l1: Any
+    l2: Any
+    l2_shrinkage: Any
+    beta: Any
+    weight_decay: Any
+
+
+def _check_arguments(
+    learning_rate, learning_rate_power, initial_accumulator_value, l1, l2, l2_shrinkage, beta,
+    weight_decay,
+) -> None:  # fmt: skip
+    _check_learning_rate(learning_rate)
+    _check_power(learning_rate_power)
+    for name, value in (
+        ("initial_accumulator_value", initial_accumulator_value),
+        ("l1", l1),
+        ("l2", l2),
+        ("l2_shrinkage", l2_shrinkage),
+        ("beta", beta),
+    ):
+        check_nonnegative(name, value)
+    if weight_decay is not None:
+        check_nonnegative("weight_decay", weight_decay)
+
+
+def _leaf_update(hyper: _Hyper, w0, g, n, z, decay: bool, lr_t):
+    """One leaf's step: the update ``w_new - w0`` and the new ``n`` and ``z``."""
+    dtype = w0.dtype
+
+    def c(x):
+        return jnp.asarray(x, dtype=dtype)
+
+    lr = c(lr_t)
+    w = w0
+    if decay:
+        w = w - w * c(hyper.weight_decay) * lr
+    g = c(g)
+    power = -c(hyper.learning_rate_power)
+    l1_ = c(hyper.l1)
+    l2_eff = c(hyper.l2) + c(hyper.beta) / (2 * lr)
+    g_shrunk = g + (2 * c(hyper.l2_shrinkage)) * w
+    n_new = n + jnp.square(g)
+    z_new = z + (g_shrunk - ((jnp.power(n_new, power) - jnp.power(n, power)) / lr) * w)
+    q = jnp.power(n_new, power) / lr + 2 * l2_eff
+    w_new = jnp.where(jnp.abs(z_new) > l1_, (jnp.clip(z_new, -l1_, l1_) - z_new) / q, 0)
+    return jnp.asarray(w_new - w0, dtype), n_new, z_new
+
+
 def ftrl(
     learning_rate: LearningRate = 0.001,
     learning_rate_power: float = -0.5,
@@ -84,29 +158,8 @@ def ftrl(
       w     <- (clip(z, -l1, l1) - z) / q       (exactly 0 where |z| <= l1)
       n     <- n_new
 
-    This is ``keras.optimizers.Ftrl(learning_rate, learning_rate_power,
-    initial_accumulator_value, l1_regularization_strength=l1,
-    l2_regularization_strength=l2,
-    l2_shrinkage_regularization_strength=l2_shrinkage, beta, weight_decay)``
-    applied with ``apply_gradients`` (``keras/src/optimizers/ftrl.py``
-    ``update_step``; the weight decay is ``base_optimizer._apply_weight_decay``,
-    run before ``update_step``), computed in the weight's dtype like Keras.
-    ``l2`` is FTRL's stabilizing penalty; ``l2_shrinkage`` is an L2 penalty
-    ``l2_shrinkage * w**2`` added to the loss (its gradient enters ``z`` but not
-    ``n``).
-
-    Without weight decay one step is TensorFlow's
-    ``tf.raw_ops.ResourceApplyFtrlV2(var, accum, linear, grad, lr, l1,
-    l2=l2 + beta / (2 * lr), l2_shrinkage, lr_power)`` (default
-    ``multiply_linear_by_lr=False``); with ``l2_shrinkage == 0`` also
-    ``ResourceApplyFtrl`` with the same ``l2``. TF's kernel uses ``sqrt`` where
-    Keras uses ``pow(., 0.5)``: the results agree to float rounding. Where
-    ``q == 0`` (``n_new == 0``, ``l2 == beta == 0``) and ``|z| <= l1`` the
-    weight is 0 here and in TF, NaN in Keras.
-
-    The weights enter only through ``z`` (the ``n_new**p - n**p`` and
-    ``l2_shrinkage`` terms): with ``learning_rate_power=0`` and
-    ``l2_shrinkage=0`` the weight decay has no effect, in Keras as here.
+    How each line maps to Keras's and TensorFlow's code, and where they differ,
+    is in the docstring of ``research.optim._ftrl``.
 
     With a schedule, ``lr`` is ``learning_rate(count)`` with ``count`` starting
     at 0, as Keras's ``iterations``. The update reads the weights (``params``
@@ -132,18 +185,9 @@ def ftrl(
 
       tx = ftrl(learning_rate=0.05, l1=1e-3, l2=1e-4)
     """
-    _check_learning_rate(learning_rate)
-    _check_power(learning_rate_power)
-    for name, value in (
-        ("initial_accumulator_value", initial_accumulator_value),
-        ("l1", l1),
-        ("l2", l2),
-        ("l2_shrinkage", l2_shrinkage),
-        ("beta", beta),
-    ):
-        check_nonnegative(name, value)
-    if weight_decay is not None:
-        check_nonnegative("weight_decay", weight_decay)
+    _check_arguments(learning_rate, learning_rate_power, initial_accumulator_value,
+                     l1, l2, l2_shrinkage, beta, weight_decay)  # fmt: skip
+    hyper = _Hyper(learning_rate_power, l1, l2, l2_shrinkage, beta, weight_decay)
 
     def init_fn(params):
         return FtrlState(
@@ -151,27 +195,6 @@ def ftrl(
             accumulator=jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params),
             linear=jax.tree.map(jnp.zeros_like, params),
         )
-
-    def leaf(w0, g, n, z, decay, lr_t):
-        dtype = w0.dtype
-
-        def c(x):
-            return jnp.asarray(x, dtype=dtype)
-
-        lr = c(lr_t)
-        w = w0
-        if decay:
-            w = w - w * c(weight_decay) * lr
-        g = c(g)
-        power = -c(learning_rate_power)
-        l1_ = c(l1)
-        l2_eff = c(l2) + c(beta) / (2 * lr)
-        g_shrunk = g + (2 * c(l2_shrinkage)) * w
-        n_new = n + jnp.square(g)
-        z_new = z + (g_shrunk - ((jnp.power(n_new, power) - jnp.power(n, power)) / lr) * w)
-        q = jnp.power(n_new, power) / lr + 2 * l2_eff
-        w_new = jnp.where(jnp.abs(z_new) > l1_, (jnp.clip(z_new, -l1_, l1_) - z_new) / q, 0)
-        return jnp.asarray(w_new - w0, dtype), n_new, z_new
 
     def update_fn(updates, state, params=None):
         need_params("ftrl", params)
@@ -184,7 +207,8 @@ def ftrl(
         )
         rest = [treedef.flatten_up_to(t) for t in (updates, state.accumulator, state.linear)]
         out = [
-            leaf(w, g, n, z, f, lr_t) for w, g, n, z, f in zip(w_leaves, *rest, flags, strict=True)
+            _leaf_update(hyper, w, g, n, z, f, lr_t)
+            for w, g, n, z, f in zip(w_leaves, *rest, flags, strict=True)
         ]
         new_updates, accumulator, linear = (
             treedef.unflatten([o[i] for o in out]) for i in range(3)
