@@ -174,7 +174,7 @@ def _choice(group: str, config: dict[str, Any], registry: Mapping, defaults) -> 
     if name not in registry:
         raise ValueError(f"{group}.name: expected one of {sorted(registry)}, got {name!r}")
     known = defaults(name)
-    unknown = sorted(set(config) - set(known) - {"name"})
+    unknown = sorted(k for k in set(config) - set(known) - {"name"} if not k.startswith("_"))
     if unknown:
         raise ValueError(f"{group} ({name}): unknown key(s) {unknown}; expected {sorted(known)}")
     known = {k: list(v) if isinstance(v, tuple) else v for k, v in known.items()}
@@ -253,6 +253,36 @@ def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict
     return name, strengths, options, tuple(layers) if layers is not None else None
 
 
+def _keras_keys(resolved: dict[str, Any]) -> None:
+    """Checks ``model=keras`` / ``optimizer=keras`` / ``loss=keras`` and fills in the file.
+
+    ``optimizer=keras`` reads ``model.path`` unless it names its own file; its
+    null ``learning_rate`` becomes the file's initial rate (``_from_file``: the
+    file's schedule is kept).
+    """
+    from research import port
+
+    model, optimizer = resolved["model"], resolved["optimizer"]
+    if model["name"] == "keras":
+        port.cached_port(model["path"])  # a missing or unconvertible file fails here
+    if resolved["loss"] == "keras" and model["name"] != "keras":
+        raise ValueError("loss: keras is the compiled loss of a Keras file; it needs model=keras")
+    if resolved["loss"] == "keras" and port.cached_port(model["path"]).loss is None:
+        raise ValueError(f"loss: keras, and the model in {model['path']!r} was not compiled")
+    if optimizer["name"] != "keras":
+        return
+    if optimizer.get("path") is None:
+        if model["name"] != "keras":
+            raise ValueError("optimizer.path: needed by optimizer=keras without model=keras")
+        optimizer["path"] = model["path"]
+    keras_optimizer = port.load_keras_model(optimizer["path"]).optimizer
+    if keras_optimizer is None:
+        raise ValueError(f"optimizer: keras, and the model in {optimizer['path']!r} has none")
+    optimizer["_from_file"] = optimizer.get("learning_rate") is None
+    if optimizer["_from_file"]:
+        optimizer["learning_rate"] = port.initial_learning_rate(keras_optimizer)
+
+
 def resolve(config: Any) -> RunSpec:
     """Checks a config and fills in its defaults; nothing is loaded or compiled.
 
@@ -282,8 +312,9 @@ def resolve(config: Any) -> RunSpec:
     optimizer = resolved["optimizer"] = _choice(
         "optimizer", resolved["optimizer"], methods.OPTIMIZERS, methods.optimizer_defaults
     )
+    _keras_keys(resolved)
     task, need = data.TASKS[resolved["data"]["name"]], losses.TASKS[resolved["loss"]]
-    if task != need:
+    if need is not None and task != need:
         raise ValueError(
             f"loss: {resolved['loss']} needs a {need} data set, and "
             f"{resolved['data']['name']} is a {task} data set"

@@ -9,7 +9,8 @@ inside a compiled program) counts its own examples only:
 * ``mse``: ``mean_i mean_j (pred_ij - y_ij)**2`` (Keras's ``"mse"``);
 * ``half_mse``: half of it (scikit-learn's Lasso / ElasticNet objective);
 * ``cross_entropy``: softmax cross-entropy of logits against integer labels
-  (Keras's ``sparse_categorical_crossentropy(from_logits=True)``).
+  (Keras's ``sparse_categorical_crossentropy(from_logits=True)``);
+* ``keras``: a ``model=keras`` file's compiled loss (``research.port.KerasLoss``).
 
 The means divide by the batch's real examples, as Keras averages a last
 partial batch over its own size.
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-__all__ = ["LOSSES", "TASKS", "abs_sum", "cross_entropy", "half_mse", "mse"]
+__all__ = ["LOSSES", "TASKS", "abs_sum", "cross_entropy", "half_mse", "keras", "keras_loss", "mse"]
 
 
 def _mean(weight: jax.Array, per_example: jax.Array) -> jax.Array:
@@ -50,13 +51,29 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, weight: jax.Array) -> ja
     return _mean(weight, -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0])
 
 
+def keras(pred: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
+    """``loss=keras``: the compiled loss of a ``model=keras`` file (the engine reads it there)."""
+    raise ValueError("loss: keras is the compiled loss of a Keras model; use it with model=keras")
+
+
+def keras_loss(loss, pred, y, weight, logits=None) -> jax.Array:
+    """A ``research.port.KerasLoss`` averaged over the real examples of a padded batch."""
+    per_example = loss.per_example(y, pred, logits=logits)
+    per_example = per_example.reshape(per_example.shape[0], -1).mean(axis=-1)
+    if loss.reduction == "sum":
+        return jnp.sum(weight * per_example)
+    return _mean(weight, per_example)
+
+
 LOSSES: dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]] = {
     "abs_sum": abs_sum,
     "mse": mse,
     "half_mse": half_mse,
     "cross_entropy": cross_entropy,
+    "keras": keras,
 }
 """The losses by config name; the one list of them."""
 
 TASKS = {name: "regression" for name in LOSSES} | {"cross_entropy": "classification"}
+TASKS["keras"] = None  # the file's loss decides
 """The kind of data set each loss needs (``research.data.TASKS`` names each data set's)."""

@@ -36,6 +36,7 @@ __all__ = [
     "OPTIMIZERS",
     "adam",
     "check_method",
+    "keras",
     "optimizer_defaults",
     "sgd",
     "transform",
@@ -58,14 +59,41 @@ def adam(
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
-OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {"sgd": sgd, "adam": adam}
+def keras(
+    learning_rate: float | None = None, path: str | None = None, _from_file: bool = False
+) -> optax.GradientTransformation:
+    """The compiled optimizer of a saved Keras model (``research.optim.from_keras_optimizer``).
+
+    Args:
+      learning_rate: replaces the file's learning rate (null: the file's, a
+        schedule included).
+      path: the ``.keras`` file (null: ``model.path``).
+      _from_file: set by the config check when ``learning_rate`` was null; the
+        engine then passes the file's initial rate, which this ignores.
+    """
+    from research import port
+    from research.optim import from_keras_optimizer
+
+    keras_model = port.load_keras_model(path)
+    if not getattr(keras_model, "compiled", False):
+        raise ValueError(f"optimizer=keras: the model in {path!r} was saved without compile()")
+    variables = port.variable_paths(keras_model)
+    lr = None if _from_file else learning_rate
+    return from_keras_optimizer(keras_model.optimizer, learning_rate=lr, variables=variables)
+
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "sgd": sgd,
+    "adam": adam,
+    "keras": keras,
+}
 """The optimizers by config name; each builder's signature lists its keys and defaults."""
 
 
 def optimizer_defaults(name: str) -> dict[str, Any]:
     """The keys of optimizer ``name`` with their defaults (``learning_rate`` included)."""
     params = inspect.signature(OPTIMIZERS[name]).parameters.values()
-    return {p.name: p.default for p in params}
+    return {p.name: p.default for p in params if not p.name.startswith("_")}
 
 
 # --------------------------------------------------------------------------- methods

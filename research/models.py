@@ -6,6 +6,7 @@
 * ``Classifier``: the Keras tutorial's ``Dense(64, relu) -> Dense(10, softmax)``; it
   returns logits, the softmax lives in the loss.
 * ``Linear``: one dense layer, for the convex Lasso / ElasticNet problems.
+* ``keras``: a saved Keras model (``model.path``), converted by ``research.port``.
 
 Every dense layer is a ``research.layers.Dense`` (drawing its weights as
 ``nnx.Linear`` does) with Glorot-uniform kernels and zero
@@ -21,8 +22,9 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from flax import nnx
@@ -33,6 +35,7 @@ __all__ = [
     "MLP",
     "MODELS",
     "Classifier",
+    "Graph",
     "Linear",
     "apply",
     "build_model",
@@ -40,7 +43,9 @@ __all__ = [
     "graphdef",
     "hidden_layers",
     "init_params",
+    "keras",
     "linear",
+    "merge",
     "mlp",
     "model_defaults",
 ]
@@ -176,10 +181,44 @@ def linear(
     return Linear(in_features, out_features, use_bias, kernel_init, rngs=rngs)
 
 
+def keras(
+    in_features: int,
+    out_features: int,
+    *,
+    path: str | None = None,
+    init: str = "random",
+    rngs: nnx.Rngs,
+    _kernel_regularizers: bool = True,
+) -> layers.Sequential:
+    """A saved Keras model (``.keras``, read in safe mode), converted by ``research.port``.
+
+    Args:
+      path: the ``.keras`` file.
+      init: ``random``: new weights from the layers' own Keras initializers
+        and ``rngs`` (each seed its own); ``file``: the file's weights.
+      _kernel_regularizers: keep the file's kernel regularizers (the engine
+        drops them when the config names a ``regularizer``, which replaces them).
+    """
+    if init not in ("random", "file"):
+        raise ValueError(f"model.init: expected 'random' or 'file', got {init!r}")
+    from research import port
+
+    model = port.cached_model(path, _kernel_regularizers)
+    inputs = math.prod(model.input_shape or (in_features,))
+    if inputs != in_features or model.out_features not in (None, out_features):
+        raise ValueError(
+            f"model.path: the Keras model maps {model.input_shape} inputs to "
+            f"{model.out_features} outputs; the data has {in_features} input features and "
+            f"{out_features} outputs"
+        )
+    return port.reinitialize(model, rngs.params()) if init == "random" else model
+
+
 MODELS: dict[str, Callable[..., nnx.Module]] = {
     "mlp": mlp,
     "classifier": classifier,
     "linear": linear,
+    "keras": keras,
 }
 """The models by config name; the one list of them."""
 
@@ -187,7 +226,11 @@ MODELS: dict[str, Callable[..., nnx.Module]] = {
 def model_defaults(name: str) -> dict[str, Any]:
     """The config keys of model ``name`` with their defaults."""
     params = inspect.signature(MODELS[name]).parameters.values()
-    return {p.name: p.default for p in params if p.kind == p.KEYWORD_ONLY and p.name != "rngs"}
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind == p.KEYWORD_ONLY and p.name != "rngs" and not p.name.startswith("_")
+    }
 
 
 def build_model(config: dict[str, Any], in_features: int, out_features: int, rngs: nnx.Rngs):
@@ -203,7 +246,7 @@ def build_model(config: dict[str, Any], in_features: int, out_features: int, rng
     name = config.pop("name", None)
     if name not in MODELS:
         raise ValueError(f"model.name: expected one of {sorted(MODELS)}, got {name!r}")
-    unknown = sorted(set(config) - set(model_defaults(name)))
+    unknown = sorted(k for k in set(config) - set(model_defaults(name)) if k[:1] != "_")
     if unknown:
         raise ValueError(
             f"model ({name}): unknown key(s) {unknown}; expected {sorted(model_defaults(name))}"
@@ -217,18 +260,43 @@ def graphdef(config: dict[str, Any], in_features: int, out_features: int) -> Any
     return init_params(model_fn, jax.random.key(0))[0]
 
 
+class Graph(NamedTuple):
+    """A model's graph with its state other than parameters (activity penalties, RNGs)."""
+
+    graphdef: Any
+    rest: Any
+
+
 def init_params(model_fn: Callable[[nnx.Rngs], nnx.Module], key: jax.Array):
-    """Creates the model from ``key``; returns ``(graphdef, params)`` with params a pure dict."""
-    graphdef, state = nnx.split(model_fn(nnx.Rngs(params=key)))
-    return graphdef, nnx.to_pure_dict(state)
+    """Creates the model from ``key``; returns ``(graph, params)`` with params a pure dict.
+
+    ``graph`` is the ``nnx`` graph def, or a ``Graph`` carrying the model's
+    other state when it has some (a Keras model's activity penalties, RNGs).
+    """
+    graphdef, state, rest = nnx.split(model_fn(nnx.Rngs(params=key)), nnx.Param, ...)
+    # A pure dict: merged inside a traced step, the variables are created there.
+    graph = Graph(graphdef, nnx.to_pure_dict(rest)) if jax.tree.leaves(rest) else graphdef
+    return graph, nnx.to_pure_dict(state)
+
+
+def merge(graph: Any, params: Any) -> nnx.Module:
+    """The module of ``graph`` (from ``init_params``) with the pure-dict ``params``."""
+    if isinstance(graph, Graph):
+        return nnx.merge(graph.graphdef, params, graph.rest)
+    return nnx.merge(graph, params)
 
 
 def apply(graphdef: Any, params: Any, x: jax.Array) -> jax.Array:
     """Runs the model described by ``graphdef`` with the pure-dict ``params``."""
-    return nnx.merge(graphdef, params)(x)
+    return merge(graphdef, params)(x)
 
 
 def hidden_layers(params: dict) -> list[tuple[jax.Array, jax.Array]]:
     """``(incoming kernel, outgoing kernel)`` for each hidden layer of an MLP-style params dict."""
-    kernels = [params["layers"][i]["kernel"] for i in sorted(params["layers"])]
-    return list(itertools.pairwise(kernels))
+    kernels = [params["layers"][i].get("kernel") for i in sorted(params["layers"])]
+    kernels = [k for k in kernels if k is not None]
+    return [
+        (a, b)
+        for a, b in itertools.pairwise(kernels)
+        if a.ndim == b.ndim == 2 and a.shape[1] == b.shape[0]
+    ]

@@ -42,7 +42,7 @@ def schema_of(group: str, name: str, builder: Callable, *, skip: tuple[str, ...]
     hints = typing.get_type_hints(builder)
     fields = [("name", str, dataclasses.field(default=name))]
     for param in inspect.signature(builder).parameters.values():
-        if param.name in skip:
+        if param.name in skip or param.name.startswith("_"):
             continue
         fields.append((param.name, _field_type(hints[param.name]), _default(param.default)))
     title = "".join(part.title() for part in name.split("_"))

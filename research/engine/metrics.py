@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from research import losses, models
+from research import losses, models, port
 from research.engine.spec import ProgramSpec
 from research.engine.step import penalty
 from research.results import flat_paths
@@ -26,9 +26,14 @@ def evaluate(spec: ProgramSpec, graph: Any, state, strength, arrays) -> dict[str
     params = state["params"]
     pred = models.apply(graph, params, arrays["x_test"])
     ones = jnp.ones(pred.shape[0])
+    if spec.loss == "keras":  # the compiled loss of a model=keras file
+        keras_loss = port.cached_port(dict(spec.model)["path"]).loss
+        test_loss = losses.keras_loss(keras_loss, pred, arrays["y_test"], ones)
+    else:
+        test_loss = losses.LOSSES[spec.loss](pred, arrays["y_test"], ones)
     out = {
         "train_loss": state["epoch_loss"][-1] / spec.n_train,
-        "test_loss": losses.LOSSES[spec.loss](pred, arrays["y_test"], ones),
+        "test_loss": test_loss,
         "penalty": penalty(spec, strength, params),
         "diverged": state["diverged_step"] >= 0,
         "diverged_step": state["diverged_step"],

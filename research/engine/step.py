@@ -16,18 +16,54 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from research import losses, methods, models
+from research import layers, losses, methods, models, port
 from research.engine.moments import moment_loss
 from research.engine.spec import ProgramSpec
 from research.regularizers import REGULARIZERS, Regularizer
 
-__all__ = ["init_state", "layer_mask", "model_fn", "penalty", "regularizer", "train_step"]
+__all__ = [
+    "init_state",
+    "is_keras",
+    "keras_objective",
+    "layer_mask",
+    "model_fn",
+    "penalty",
+    "regularizer",
+    "train_step",
+]
+
+
+def is_keras(spec: ProgramSpec) -> bool:
+    """Whether the model is a converted Keras file (``model=keras``)."""
+    return dict(spec.model)["name"] == "keras"
 
 
 def model_fn(spec: ProgramSpec) -> Callable[[nnx.Rngs], nnx.Module]:
-    """The model constructor: ``rngs -> Module`` for the spec's model and data shapes."""
+    """The model constructor: ``rngs -> Module`` for the spec's model and data shapes.
+
+    A Keras file's kernel regularizers are dropped when the config names a
+    regularizer: that one replaces them.
+    """
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.model}
+    if config["name"] == "keras":
+        config["_kernel_regularizers"] = spec.regularizer == "none"
     return lambda rngs: models.build_model(config, spec.in_features, spec.out_features, rngs)
+
+
+def keras_objective(spec: ProgramSpec, graph: Any, params, xb, yb, wb, key) -> jax.Array:
+    """A Keras model's training loss on a padded batch: the data loss (the file's
+    compiled loss for ``loss=keras``) plus its layers' penalties on the real rows."""
+    model = models.merge(graph, params)
+    with layers.example_weights(wb):
+        pred, logits = model.call_with_logits(xb, training=True, rngs=nnx.Rngs(dropout=key))
+    if spec.loss == "keras":
+        loss = port.cached_port(dict(spec.model)["path"]).loss
+        final = port.final_activation(model)
+        logits = logits if loss.activation and final == loss.activation else None
+        data_loss = losses.keras_loss(loss, pred, yb, wb, logits)
+    else:
+        data_loss = losses.LOSSES[spec.loss](pred, yb, wb)
+    return data_loss + layers.regularization_loss(model)
 
 
 @functools.cache
@@ -57,7 +93,10 @@ def regularizer(spec: ProgramSpec, strength: dict[str, jax.Array]) -> Regularize
 def transform(spec: ProgramSpec, strength: dict[str, jax.Array], lr: jax.Array):
     """The optax transformation of the spec's method and optimizer at one strength."""
     options = dict(spec.optimizer_options)
-    return methods.transform(spec.method, regularizer(spec, strength), spec.optimizer, options, lr)
+    tx = methods.transform(spec.method, regularizer(spec, strength), spec.optimizer, options, lr)
+    if is_keras(spec):  # the Keras layers' constraints, after any optimizer (as Keras)
+        tx = optax.chain(tx, layers.constraints(port.cached_port(dict(spec.model)["path"]).model))
+    return tx
 
 
 def penalty(spec: ProgramSpec, strength: dict[str, jax.Array], params: Any) -> jax.Array:
@@ -119,6 +158,9 @@ def train_step(spec: ProgramSpec, graph: Any, step, state, key, strength, lr, ar
     def objective(p):
         if spec.moments:
             return moment_loss(spec.loss, p, arrays)
+        if is_keras(spec):
+            dropout = jax.random.fold_in(jax.random.fold_in(key, 2), step)
+            return keras_objective(spec, graph, p, xb, yb, wb, dropout)
         return losses.LOSSES[spec.loss](models.apply(graph, p, xb), yb, wb)
 
     data_loss, grads = jax.value_and_grad(objective)(params)

@@ -47,12 +47,18 @@ Weight constraints (Keras's ``kernel_constraint``): ``constrain(c)`` goes
 Keras's ``weight_decay=`` on any optimizer: ``decoupled_weight_decay(wd, lr)``
 after the optimizer adds ``-lr_t * wd * w`` to its update, for every
 parameter unless a mask says otherwise.
+
+A whole Keras optimizer: ``from_keras_optimizer(keras_opt)`` converts a Keras 3
+``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad`` or ``Ftrl`` (with its
+clipping, weight decay and learning-rate schedule) into one transform whose
+steps equal Keras's ``optimizer.apply(grads, variables)``.
 """
 
 from research.optim._common import LearningRate
 from research.optim._constrain import constrain
 from research.optim._fista import FistaState, fista
 from research.optim._ftrl import FtrlState, ftrl
+from research.optim._keras import from_keras_optimizer
 from research.optim._preconditioned import (
     PreconditionedProximalState,
     proximal_adagrad,
@@ -72,6 +78,7 @@ __all__ = [
     "constrain",
     "decoupled_weight_decay",
     "fista",
+    "from_keras_optimizer",
     "ftrl",
     "proximal",
     "proximal_adagrad",

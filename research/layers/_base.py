@@ -1,0 +1,213 @@
+"""The base of the layers: ``Layer``, its penalties and constraints over a model.
+
+Private: import the public names from ``research.layers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from research.regularizers import Regularizer
+
+Penalty = Regularizer | Callable[[jax.Array], jax.Array] | None
+Constraint = Callable[[jax.Array], jax.Array] | None
+
+ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
+    None: lambda x: x,
+    "linear": lambda x: x,
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "softmax": lambda x: jax.nn.softmax(x, axis=-1),
+}
+REGULARIZER_KEYS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+REGULARIZER_KEYS += ("kernel_constraint", "bias_constraint")
+
+
+def _penalty(reg: Penalty, w: jax.Array) -> jax.Array:
+    """``reg`` applied to the one array ``w`` (a Regularizer ignores its mask here)."""
+    return reg.leaf_value(w) if isinstance(reg, Regularizer) else reg(w)
+
+
+_EXAMPLE_WEIGHTS: list[jax.Array] = []
+
+
+@contextlib.contextmanager
+def example_weights(weight: jax.Array) -> Iterator[None]:
+    """Within the block, activity penalties count only the rows with weight 1.
+
+    A compiled training loop pads a last partial batch to the full batch size;
+    with ``weight`` (1 for a real example, 0 for padding, shape ``(batch,)``)
+    the activity penalty of a layer's output is ``reg(outputs * weight) /
+    sum(weight)``: the penalty and division Keras applies to the partial batch
+    itself. Exact for penalties that are sums over rows and zero at zero
+    (L1, L2, ElasticNet). The weights are read while tracing.
+
+    Example::
+
+      with example_weights(jnp.array([1.0, 1.0, 0.0])):  # the last row is padding
+          loss = mse(model(x_padded), y_padded) + regularization_loss(model)
+    """
+    _EXAMPLE_WEIGHTS.append(weight)
+    try:
+        yield
+    finally:
+        _EXAMPLE_WEIGHTS.pop()
+
+
+def _activity_penalty(reg: Penalty, outputs: jax.Array) -> jax.Array:
+    """``reg(outputs) / batch size`` as Keras's ``Layer.__call__`` (``divide_no_nan``)."""
+    if outputs.ndim == 0:
+        return _penalty(reg, outputs)
+    weight = _EXAMPLE_WEIGHTS[-1] if _EXAMPLE_WEIGHTS else None
+    if weight is not None and weight.shape == outputs.shape[:1]:
+        rows = weight.astype(outputs.dtype).reshape(-1, *(1,) * (outputs.ndim - 1))
+        loss, batch_size = _penalty(reg, outputs * rows), jnp.sum(weight)
+        return jnp.where(batch_size > 0, loss / jnp.maximum(batch_size, 1), 0.0)
+    loss, batch_size = _penalty(reg, outputs), outputs.shape[0]
+    return loss / batch_size if batch_size else jnp.zeros_like(loss)
+
+
+class ActivityLoss(nnx.Variable):
+    """A layer's activity penalty from its most recent call (not an ``nnx.Param``).
+
+    Example: ``nnx.state(model, ActivityLoss)`` holds every layer's stored penalty.
+    """
+
+
+class Layer(nnx.Module):
+    """Base of the layers here: weight penalties, activity penalty, constraints.
+
+    ``regularization_loss`` and ``constraints`` find every ``Layer`` in a model.
+    A subclass calls ``_init_regularizers`` and returns ``self._activity(out)``.
+
+    Example::
+
+      class Double(Layer):
+          def __init__(self):
+              self._init_regularizers(activity_regularizer=L2(0.1))
+          def __call__(self, x):
+              return self._activity(2 * x)
+    """
+
+    def _init_regularizers(self, dtype: Any = jnp.float32, **options: Any) -> None:
+        """Sets the ``*_regularizer`` / ``*_constraint`` keywords (others default to None)."""
+        for name in REGULARIZER_KEYS:
+            setattr(self, name, options.pop(name, None))
+        if options:
+            raise TypeError(f"unexpected keyword(s) {sorted(options)}")
+        if self.activity_regularizer is not None:
+            self.activity_loss = ActivityLoss(jnp.zeros((), dtype))
+
+    def _activity(self, outputs: jax.Array) -> jax.Array:
+        """Stores the activity penalty of ``outputs`` (Keras's rule); returns them."""
+        if self.activity_regularizer is not None:
+            self.activity_loss[...] = jnp.asarray(
+                _activity_penalty(self.activity_regularizer, outputs),
+                self.activity_loss[...].dtype,
+            )
+        return outputs
+
+    def weight_penalty(self) -> jax.Array:
+        """``kernel_regularizer(kernel) + bias_regularizer(bias)`` (undivided)."""
+        total = jnp.zeros(())
+        for reg, name in ((self.kernel_regularizer, "kernel"), (self.bias_regularizer, "bias")):
+            w = getattr(self, name, None)
+            if reg is not None and w is not None:
+                total = total + _penalty(reg, w[...])
+        return total
+
+
+def _layers(model: nnx.Module) -> list[tuple[tuple[Any, ...], Layer]]:
+    """Every ``Layer`` in ``model`` (shared ones once) with its path."""
+    return [(path, node) for path, node in nnx.iter_graph(model) if isinstance(node, Layer)]
+
+
+def regularization_loss(model: nnx.Module) -> jax.Array:
+    """The total penalty of a model.
+
+    Every layer's ``kernel_regularizer(kernel) + bias_regularizer(bias)``
+    (undivided) plus the activity penalties stored by the most recent call
+    (zero before any call). Inside ``nnx.value_and_grad`` after ``m(x)``,
+    gradients flow through the activity penalties of that call.
+
+    Args:
+      model: an NNX module containing ``Layer`` s.
+
+    Returns:
+      A scalar (the sum of ``model.losses`` in Keras).
+
+    Example::
+
+      loss_fn = lambda m: jnp.mean((m(x) - y) ** 2) + regularization_loss(m)
+      loss, grads = nnx.value_and_grad(loss_fn)(model)
+    """
+    total = jnp.zeros(())
+    for _, layer in _layers(model):
+        total = total + layer.weight_penalty()
+        if layer.activity_regularizer is not None:
+            total = total + layer.activity_loss[...]
+    return total
+
+
+def _name(entry: Any) -> str:
+    """The name of one path entry (dict key, attribute or index) as a string."""
+    return str(
+        next((getattr(entry, a) for a in ("key", "name", "idx") if hasattr(entry, a)), entry)
+    )
+
+
+def constraints(model: nnx.Module) -> optax.GradientTransformation:
+    """An optax transform, chained last, applying the layers' weight constraints.
+
+    A parameter with a ``kernel_constraint`` / ``bias_constraint`` gets the
+    update ``constraint(params + updates) - params``, so it becomes (to rounding)
+    ``constraint(params + updates)``, as Keras's optimizers assign
+    ``variable.constraint(variable)`` after the step; other updates pass through.
+    Parameters are matched by path in ``model`` (``layers/0/kernel``).
+
+    Args:
+      model: the model the optimizer trains.
+
+    Returns:
+      A stateless ``optax.GradientTransformation``.
+
+    Example::
+
+      tx = optax.chain(optax.sgd(0.1), constraints(model))
+      optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    """
+    table: dict[tuple[str, ...], Callable[[jax.Array], jax.Array]] = {}
+    for path, layer in _layers(model):
+        for name, fn in (("kernel", layer.kernel_constraint), ("bias", layer.bias_constraint)):
+            if fn is not None and getattr(layer, name, None) is not None:
+                table[(*(str(p) for p in path), name)] = fn
+
+    def lookup(path: Sequence[Any]) -> Callable[[jax.Array], jax.Array] | None:
+        names = tuple(_name(e) for e in path)
+        for target, fn in table.items():
+            rest = names[len(target) :]
+            if names[: len(target)] == target and all(r in ("value", "raw_value") for r in rest):
+                return fn
+        return None
+
+    def update_fn(updates, state, params=None):
+        if not table:
+            return updates, state
+        if params is None:
+            raise ValueError("constraints: update needs params (chain it after the optimizer)")
+
+        def one(path, u, p):
+            fn = lookup(path)
+            return u if fn is None else (fn(p + u) - p).astype(u.dtype)
+
+        return jax.tree_util.tree_map_with_path(one, updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)

@@ -1,0 +1,189 @@
+"""Layers with weights: ``Dense``, ``Conv``; and ``ActivityRegularization``.
+
+Private: import the public names from ``research.layers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from research.layers._base import ACTIVATIONS, REGULARIZER_KEYS, Constraint, Layer, Penalty
+from research.regularizers import ElasticNet
+
+GLOROT_UNIFORM = nnx.initializers.glorot_uniform()  # Keras's default kernel initializer
+ZEROS = nnx.initializers.zeros_init()
+_SHARED = ("activation", "use_bias", *REGULARIZER_KEYS, "kernel_init", "bias_init", "param_dtype")
+
+
+def _setup(layer: Layer, kernel_shape: tuple[int, ...], options: dict[str, Any]) -> None:
+    """Sets the shared keywords of ``Dense`` / ``Conv`` (``options``: their ``locals()``)."""
+    o = {k: options[k] for k in (*_SHARED, "rngs")}
+    if o["activation"] not in ACTIVATIONS:
+        raise ValueError(
+            f"activation: expected one of {sorted(k for k in ACTIVATIONS if k)} or None, "
+            f"got {o['activation']!r}"
+        )
+    layer.activation = o["activation"]
+    layer._init_regularizers(o["param_dtype"], **{k: o[k] for k in REGULARIZER_KEYS})
+    # nnx.Linear's / nnx.Conv's key order: one `params` key for the kernel, then
+    # one for the bias (only when there is one).
+    rngs, dtype = o["rngs"], o["param_dtype"]
+    layer.kernel_init, layer.bias_init = o["kernel_init"], o["bias_init"]
+    layer.kernel = nnx.Param(o["kernel_init"](rngs.params(), kernel_shape, dtype))
+    bias = o["bias_init"](rngs.params(), kernel_shape[-1:], dtype) if o["use_bias"] else None
+    layer.bias = None if bias is None else nnx.Param(bias)
+
+
+class Dense(Layer):
+    """``keras.layers.Dense``: ``activation(x @ kernel + bias)``.
+
+    Same ``rngs``: bitwise the same initial weights as ``nnx.Linear``.
+
+    Args:
+      in_features: input width.
+      out_features: output width (Keras's ``units``).
+      activation: None / "linear", "relu", "tanh", "sigmoid" or "softmax".
+      use_bias: whether to add a bias.
+      kernel_regularizer: penalty on the kernel: a ``research.regularizers``
+        object (its ``leaf_value``, whatever the mask) or a callable ``w -> scalar``.
+      bias_regularizer: penalty on the bias.
+      activity_regularizer: penalty on the output, divided by the batch size.
+      kernel_constraint, bias_constraint: callables ``w -> w`` (see ``constraints``).
+      kernel_init: initializer ``(key, shape, dtype)`` (Glorot-uniform).
+      bias_init: initializer of the bias (zeros).
+      param_dtype: dtype of the parameters.
+      rngs: Flax NNX random streams (``params`` initializes the weights).
+
+    Example::
+
+      dense = Dense(3, 2, activation="relu", kernel_regularizer=L1(0.01), rngs=nnx.Rngs(0))
+      y = dense(jnp.ones((8, 3)))  # shape (8, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_regularizer: Penalty = None,
+        bias_regularizer: Penalty = None,
+        activity_regularizer: Penalty = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        kernel_init: Callable = GLOROT_UNIFORM,
+        bias_init: Callable = ZEROS,
+        param_dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        _setup(self, (self.in_features, self.out_features), locals())
+
+    def preactivation(self, x: jax.Array) -> jax.Array:
+        """``x @ kernel + bias``: the output before the activation."""
+        y = x @ self.kernel[...]
+        return y if self.bias is None else y + self.bias[...]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self._activity(ACTIVATIONS[self.activation](self.preactivation(x)))
+
+
+def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    pair = (int(value), int(value)) if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f"{name}: expected a positive int or two of them, got {value!r}")
+    return pair
+
+
+class Conv(Layer):
+    """``keras.layers.Conv2D`` (channels last): ``activation(conv(x, kernel) + bias)``.
+
+    NHWC inputs, a kernel in Keras's layout ``(kh, kw, in, out)`` drawn as
+    ``nnx.Conv`` draws it; ``padding="same"`` pads as TF's ``"SAME"`` (odd pixel after).
+
+    Args:
+      in_features: input channels.
+      out_features: output channels (Keras's ``filters``).
+      kernel_size: an int or ``(kh, kw)``.
+      strides: an int or ``(sh, sw)``.
+      padding: "valid" or "same".
+      activation, use_bias, kernel_regularizer, ... rngs: as for ``Dense``.
+
+    Example::
+
+      conv = Conv(3, 8, 3, strides=2, padding="same", kernel_regularizer=L2(0.01),
+                  rngs=nnx.Rngs(0))
+      y = conv(jnp.ones((4, 9, 9, 3)))  # shape (4, 5, 5, 8)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        *,
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_regularizer: Penalty = None,
+        bias_regularizer: Penalty = None,
+        activity_regularizer: Penalty = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        kernel_init: Callable = GLOROT_UNIFORM,
+        bias_init: Callable = ZEROS,
+        param_dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding: expected 'valid' or 'same', got {padding!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = padding.lower()
+        _setup(self, (*self.kernel_size, self.in_features, self.out_features), locals())
+
+    def preactivation(self, x: jax.Array) -> jax.Array:
+        """``conv(x, kernel) + bias``: the output before the activation."""
+        y = jax.lax.conv_general_dilated(
+            x,
+            self.kernel[...],
+            window_strides=self.strides,
+            # lax's "SAME" is TF's: total = max((ceil(n/s)-1)*s + k - n, 0), total//2 before.
+            padding=self.padding.upper(),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        return y if self.bias is None else y + self.bias[...]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self._activity(ACTIVATIONS[self.activation](self.preactivation(x)))
+
+
+class ActivityRegularization(Layer):
+    """``keras.layers.ActivityRegularization``: the identity, with an activity penalty.
+
+    Each call stores ``(l1 * sum|x| + l2 * sum(x**2)) / x.shape[0]``.
+
+    Args:
+      l1: strength of the L1 term.
+      l2: strength of the L2 term (no 1/2 factor).
+
+    Example::
+
+      reg = ActivityRegularization(l1=0.01, l2=0.01)
+      y = reg(x)  # y is x; regularization_loss(reg) is the penalty of x
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1, self.l2 = l1, l2
+        self._init_regularizers(activity_regularizer=ElasticNet(l1=l1, l2=l2))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self._activity(x)

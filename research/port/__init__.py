@@ -1,0 +1,52 @@
+"""Bring a Keras model over: its layers, weights, compiled optimizer and loss.
+
+``from_keras_model(model)`` converts a built (and usually compiled) Keras 3
+model into ``Ported(model, tx, loss_fn, loss)``: a ``research.layers.Sequential``
+with the same weights, regularizers and constraints, the compiled optimizer as
+an optax transformation (``research.optim.from_keras_optimizer``, the
+constraints chained last) and the compiled loss plus the layers' penalties.
+``fit(ported, x, y, epochs=..., batch_size=...)`` trains it as ``model.fit``
+does, and ``ported.model`` works with ``nnx.Optimizer`` in one's own loop.
+``load_keras_model(path)`` reads a ``.keras`` file with Keras's safe mode on.
+
+Example::
+
+  ported = research.port.from_keras_model(keras_model)
+  model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
+"""
+
+from research.port._file import load_keras_model
+from research.port._fit import FitResult, fit
+from research.port._init import from_keras_initializer
+from research.port._loss import KerasLoss, from_keras_loss
+from research.port._model import (
+    SUPPORTED_LAYERS,
+    Ported,
+    cached_model,
+    cached_port,
+    final_activation,
+    from_keras_model,
+    initial_learning_rate,
+    loss_function,
+    reinitialize,
+    variable_paths,
+)
+
+__all__ = [
+    "SUPPORTED_LAYERS",
+    "FitResult",
+    "KerasLoss",
+    "Ported",
+    "cached_model",
+    "cached_port",
+    "final_activation",
+    "fit",
+    "from_keras_initializer",
+    "from_keras_loss",
+    "from_keras_model",
+    "initial_learning_rate",
+    "load_keras_model",
+    "loss_function",
+    "reinitialize",
+    "variable_paths",
+]

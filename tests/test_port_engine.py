@@ -1,0 +1,155 @@
+"""``model=keras``: a saved ``.keras`` file trained by the engine and by the command line."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import research.port
+from research.engine import Experiment, train_and_evaluate
+
+assert keras.backend.backend() == "tensorflow", keras.backend.backend()
+
+
+def _save(path, *, activity=True, optimizer=None):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(
+                16,
+                activation="relu",
+                kernel_regularizer=keras.regularizers.L1(1e-3),
+                activity_regularizer=keras.regularizers.L2(1e-4) if activity else None,
+                kernel_constraint=keras.constraints.MaxNorm(2.0),
+            ),
+            keras.layers.Dropout(0.0),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=optimizer or keras.optimizers.SGD(0.05, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+    )
+    model.save(path)
+    return model
+
+
+def _config(path, **extra):
+    return {
+        "data": {"name": "digits"},
+        "model": {"name": "keras", "path": str(path), "init": "file"},
+        "optimizer": {"name": "keras"},
+        "loss": "keras",
+        "epochs": 2,
+        "batch_size": 32,  # 1437 training examples: a last batch of 29
+        "num_seeds": 1,
+        "record_every": 0,
+        "snapshot_seeds": 0,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    _save(path)
+    return path
+
+
+def test_engine_with_the_file_equals_port_fit(saved):
+    experiment = Experiment(_config(saved))
+    res = experiment.run()
+    data = experiment.data
+    ported = research.port.from_keras_model(keras.saving.load_model(saved))
+    trained, losses = research.port.fit(ported, data.x_train, data.y_train, epochs=2, batch_size=32)
+    np.testing.assert_allclose(res.history["epoch_loss"][0, 0], losses, rtol=1e-4)
+    for path, ours in research.results.flat_paths(res.params_tree(0)).items():
+        layer, name = path.split("/")[1], path.split("/")[2]
+        theirs = np.asarray(getattr(trained.layers[int(layer)], name)[...])
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert res.metrics["test_accuracy"][0, 0] > 0.8
+
+
+def test_command_line_model_keras_equals_port_fit(saved, tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "research.train", "data=digits", "model=keras",
+        f"model.path={saved}", "model.init=file", "optimizer=keras", "loss=keras",
+        "epochs=1", "batch_size=32", "num_seeds=1", "record_every=0", "snapshot_seeds=0",
+        f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    experiment = Experiment(_config(saved, epochs=1))
+    ported = research.port.from_keras_model(keras.saving.load_model(saved))
+    _, losses = research.port.fit(
+        ported, experiment.data.x_train, experiment.data.y_train, epochs=1, batch_size=32
+    )
+    assert metrics["status"] == "complete"
+    train_loss = np.asarray(metrics["per_seed"]["train_loss"]).reshape(-1)[0]
+    np.testing.assert_allclose(train_loss, losses[-1], rtol=1e-4)
+
+
+def test_random_init_gives_each_seed_its_own_weights(saved):
+    res = train_and_evaluate(_config(saved, epochs=1, num_seeds=2, **{"model": {
+        "name": "keras", "path": str(saved), "init": "random"}}))  # fmt: skip
+    kernel = res.params["layers/0/kernel"]
+    assert kernel.shape[:2] == (2, 1)
+    assert not np.allclose(kernel[0], kernel[1])
+
+
+def test_regularizer_override_replaces_the_file_kernel_penalties(saved):
+    base = _config(saved, epochs=1)
+    l1 = dict(base, regularizer={"name": "l1", "l1": [0.0, 0.05]}, method="proximal")
+    res = train_and_evaluate(l1)
+    zeros = res.metrics["exact_zeros/layers/0/kernel"][0]
+    assert zeros[0] == 0 and zeros[1] > 100  # proximal L1 at 0.05 zeroes weights; at 0 none
+    # Without an override the file's L1(1e-3) trains as saved: the same as l1=0 plus the
+    # file's penalty; with l1=0 the file's kernel penalty is gone, so the runs differ.
+    kept = train_and_evaluate(base)
+    assert not np.allclose(kept.history["epoch_loss"][0, 0], res.history["epoch_loss"][0, 0])
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        ({"path": "missing.keras"}, "does not exist"),
+        ({"path": "model.h5"}, "not a .keras file"),
+        ({"path": None}, "model.path"),
+        ({"init": "glorot"}, "model.init"),
+    ],
+)
+def test_bad_model_config_raises_before_training(saved, model, match):
+    config = _config(saved)
+    config["model"] = {**config["model"], **model}
+    with pytest.raises(ValueError, match=match):
+        Experiment(config)
+
+
+def test_unreadable_and_unsafe_files_are_refused(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a zip")
+    with pytest.raises(ValueError, match="not a readable .keras file"):
+        research.port.load_keras_model(bad)
+    unsafe = tmp_path / "lambda.keras"
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda t: t * 2)])
+    model.save(unsafe)
+    with pytest.raises(ValueError, match="safe"):
+        research.port.load_keras_model(unsafe)
+
+
+def test_unsupported_initializer_raises_for_random_init(tmp_path):
+    path = tmp_path / "orth.keras"
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(10, kernel_initializer="orthogonal")]
+    )
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.save(path)
+    config = _config(path)
+    config["model"]["init"] = "random"
+    with pytest.raises(ValueError, match="Orthogonal"):
+        Experiment(config)
