@@ -56,6 +56,11 @@ CASES = {
         ONE_HOT,
         LOGITS,
     ),
+    "cce_logits_unnormalized_labels": (  # a row of zeros: TF's kernel gradient is softmax
+        lambda: L.CategoricalCrossentropy(from_logits=True),
+        ONE_HOT * np.array([[0.5], [0], [1], [2], [1], [1]], F32),
+        LOGITS,
+    ),
     "cce_axis0": (lambda: L.CategoricalCrossentropy(axis=0), ONE_HOT.T, PROBS.T),
     "cce_wrapper": (
         lambda: LossFunctionWrapper(L.categorical_crossentropy, from_logits=True),

@@ -4,7 +4,8 @@ Keras 3 on the TensorFlow backend trains the same initial weights with
 ``fit(shuffle=False)``; the weights and the per-epoch losses Keras reports
 must agree within 1e-4 relative.
 
-The multi-epoch comparisons run in float64 (Keras's ``floatx`` and JAX's x64):
+The multi-epoch comparisons of the L1-penalized classifier run in float64
+(Keras's ``floatx`` and dtype policy, JAX's x64):
 in float32, after one epoch of the L1-penalized classifier the two agree to
 4e-7, but the L1 subgradient makes kernel entries near zero flip sign from
 step to step, and momentum amplifies those last-bit differences to ~5e-3 on a
@@ -35,8 +36,8 @@ def digits():
     return (x / 16.0).astype(np.float32), y.astype(np.int32)
 
 
-def _classifier(optimizer, seed=0):
-    """The issue's digits classifier with every kind of penalty and a constraint."""
+def _classifier(optimizer, seed=0, kernel_l1=0.01):
+    """The digits classifier with every kind of penalty and a constraint."""
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
@@ -44,7 +45,7 @@ def _classifier(optimizer, seed=0):
             keras.layers.Dense(
                 64,
                 activation="relu",
-                kernel_regularizer=keras.regularizers.L1(0.01),
+                kernel_regularizer=keras.regularizers.L1(kernel_l1) if kernel_l1 else None,
                 bias_regularizer=keras.regularizers.L2(1e-3),
                 activity_regularizer=keras.regularizers.L1(1e-4),
                 kernel_constraint=keras.constraints.MaxNorm(3),
@@ -70,10 +71,12 @@ def _params(model):
 @pytest.fixture
 def float64(x64):
     """Keras and JAX in float64 for one test."""
-    previous = keras.config.floatx()
+    previous = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     yield
-    keras.config.set_floatx(previous)
+    keras.config.set_floatx(previous[0])
+    keras.config.set_dtype_policy(previous[1])
 
 
 def _compare(kmodel, x, y, *, epochs, batch_size):
@@ -102,6 +105,13 @@ def test_digits_classifier_one_epoch_float32_matches_fit(digits):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.max(np.abs(b)))
 
 
+def test_digits_classifier_without_l1_kernels_float32_three_epochs_match_fit(digits):
+    """Without the L1 kernel penalty's sign flips, float32 stays within 1e-4 too."""
+    x, y = digits
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=1e-4)
+    _compare(_classifier(optimizer, kernel_l1=0.0), x, y, epochs=3, batch_size=32)
+
+
 def test_digits_classifier_sgd_momentum_weight_decay_matches_fit(digits, float64):
     x, y = digits
     kmodel = _classifier(keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=1e-4))
@@ -117,13 +127,19 @@ def test_digits_classifier_sgd_momentum_weight_decay_matches_fit(digits, float64
     assert losses[-1] < losses[0]
 
 
+def _excluding_biases(optimizer):
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
+
+
 @pytest.mark.parametrize(
     "optimizer",
     [
         lambda: keras.optimizers.Adam(1e-3),
         lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.004),
+        lambda: _excluding_biases(keras.optimizers.AdamW(2e-3, weight_decay=0.05)),
     ],
-    ids=["adam", "adamw"],
+    ids=["adam", "adamw", "adamw_biases_excluded"],
 )
 def test_digits_classifier_adam_and_adamw_match_fit(digits, optimizer, float64):
     x, y = digits

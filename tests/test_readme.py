@@ -25,3 +25,6 @@ def test_readme_python_blocks_run():
     assert keras_losses[-1] < 0.2 * keras_losses[0]
     kernel = np.asarray(namespace["model"].layers[0].kernel[...])
     assert np.all(np.linalg.norm(kernel, axis=0) <= 2.0 + 1e-6)
+    # The Keras model converted by research.port trains with research.port.fit.
+    port_losses = namespace["port_losses"]
+    assert port_losses.shape == (3,) and port_losses[-1] < 0.5 * port_losses[0]

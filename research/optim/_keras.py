@@ -60,13 +60,19 @@ class KerasOptimizerState(NamedTuple):
 # A step function maps (g, slots, lr, count) to (update, new slots), g and lr
 # already in the weight's dtype; the update is what Keras adds to the weight.
 # --------------------------------------------------------------------------- #
+def _cast(value: float, dtype: Any) -> jax.Array:
+    """``ops.cast(python_float, dtype)`` on Keras's TensorFlow backend: through float32
+    first (the same number in a float32 model; float32-rounded in a float64 one)."""
+    return jnp.asarray(np.float32(value), dtype)
+
+
 def _sgd(opt: Any):
     mom = opt.momentum
     if mom == 0:
         return {}, lambda g, s, lr, count: (-(g * lr), s)
 
     def step(g, s, lr, count):
-        momentum = jnp.asarray(mom, g.dtype)
+        momentum = _cast(mom, g.dtype)
         m = s["momentum"] * momentum - g * lr
         update = m * momentum - g * lr if opt.nesterov else m
         return update, {"momentum": m}
@@ -79,8 +85,8 @@ def _adam(opt: Any):
 
     def step(g, s, lr, count):
         t = jnp.asarray(count + 1, g.dtype)
-        b1_power = jnp.power(jnp.asarray(b1, g.dtype), t)
-        b2_power = jnp.power(jnp.asarray(b2, g.dtype), t)
+        b1_power = jnp.power(_cast(b1, g.dtype), t)
+        b2_power = jnp.power(_cast(b2, g.dtype), t)
         alpha = lr * jnp.sqrt(1 - b2_power) / (1 - b1_power)
         m = s["momentum"] + (g - s["momentum"]) * (1 - b1)
         v = s["velocity"] + (jnp.square(g) - s["velocity"]) * (1 - b2)
@@ -367,6 +373,7 @@ def from_keras_optimizer(
         slot_inits, step = _STEPS[name](optimizer)
         parts = [_keras_update(name, slot_inits, step, lr)]
         if wd is not None:
-            parts.append(decoupled_weight_decay(wd, lr, mask=mask))
+            # Keras casts the Python float through float32 (``_cast``).
+            parts.append(decoupled_weight_decay(np.float32(wd), lr, mask=mask))
     clip = _keras_clip(optimizer)
     return optax.chain(*([clip] if clip is not None else []), *parts)

@@ -180,10 +180,12 @@ class KerasLoss:
             (Keras's graph mode). Ignored by the mean errors.
 
         Returns:
-          float32 values, e.g. of shape ``(batch,)`` for 2-d predictions.
+          Values in the predictions' float dtype (float32 for other inputs),
+          e.g. of shape ``(batch,)`` for 2-d predictions.
         """
-        y_pred = jnp.asarray(y_pred, jnp.float32)
-        y_true, reshaped = _same_rank(jnp.asarray(y_true, jnp.float32), y_pred)
+        y_pred = jnp.asarray(y_pred)
+        y_pred = y_pred.astype(_float_dtype(y_pred))
+        y_true, reshaped = _same_rank(jnp.asarray(y_true, y_pred.dtype), y_pred)
         if self.name in (MSE, MAE):
             error = y_true - reshaped
             # error * sign(error): |error| with tf.abs's derivative, 0 at 0.
@@ -191,7 +193,7 @@ class KerasLoss:
             return jnp.mean(loss, axis=-1)
         from_logits, output = self.from_logits, reshaped
         if logits is not None:
-            logits = jnp.asarray(logits, jnp.float32)
+            logits = jnp.asarray(logits, y_pred.dtype)
             if logits.shape != y_pred.shape:
                 raise ValueError(f"{self.name}: logits.shape={logits.shape} != {y_pred.shape}")
             # Keras finds the logits on y_pred itself; a reshaped y_pred has none.
@@ -218,7 +220,7 @@ class KerasLoss:
         _check_same_shape(y_true, output, self.name)
         if self.label_smoothing:
             # Keras counts the classes on the last axis, whatever `axis` is.
-            num_classes = jnp.float32(y_true.shape[-1])
+            num_classes = jnp.asarray(y_true.shape[-1], y_true.dtype)
             y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / num_classes
         if from_logits:
             return _softmax_xent(
@@ -250,17 +252,17 @@ class KerasLoss:
             values after Keras's rank fix-up.
 
         Returns:
-          A float32 scalar: the weighted sum, divided by the number of weighted
+          A scalar (the predictions' dtype): the weighted sum, divided by the number of weighted
           values for ``"sum_over_batch_size"``.
         """
         values = self.per_example(y_true, y_pred, logits=logits)
         if sample_weight is not None:
-            values, weights = _same_rank(values, jnp.asarray(sample_weight, jnp.float32))
+            values, weights = _same_rank(values, jnp.asarray(sample_weight, values.dtype))
             values = values * weights
         total = jnp.sum(values)
         if self.reduction == "sum" or values.ndim == 0:
             return total
-        return total / values.size if values.size else jnp.zeros((), jnp.float32)
+        return total / values.size if values.size else jnp.zeros((), values.dtype)
 
 
 def _build(name: str, options: dict[str, Any], epsilon: float, what: str) -> KerasLoss:
@@ -271,8 +273,8 @@ def _build(name: str, options: dict[str, Any], epsilon: float, what: str) -> Ker
     if ignore_class is not None:
         raise ValueError(f"{where}: ignore_class={ignore_class} is not supported")
     dtype = options.pop("dtype", None)
-    if dtype not in (None, "float32"):
-        raise ValueError(f"{where}: dtype={dtype!r} is not supported (float32 only)")
+    if dtype not in (None, "float32", "float64"):
+        raise ValueError(f"{where}: dtype={dtype!r} is not supported (float32 or float64)")
     reduction = options.pop("reduction", "sum_over_batch_size")
     if reduction == "mean":  # the same branch as "sum_over_batch_size" in Keras
         reduction = "sum_over_batch_size"
@@ -287,14 +289,15 @@ def _build(name: str, options: dict[str, Any], epsilon: float, what: str) -> Ker
         raise ValueError(f"{where}: {error}") from None
 
 
+def _float_dtype(a: jax.Array) -> Any:
+    """The dtype a loss is computed in: the predictions' float dtype, else float32."""
+    return a.dtype if jnp.issubdtype(a.dtype, jnp.floating) else jnp.float32
+
+
 def _keras_epsilon() -> float:
-    """``keras.config.epsilon()`` when Keras is imported, after checking floatx."""
+    """``keras.config.epsilon()`` when Keras is imported."""
     keras = sys.modules.get("keras")
-    if keras is None:
-        return EPSILON
-    if keras.config.floatx() != "float32":
-        raise ValueError(f"from_keras_loss: floatx={keras.config.floatx()!r} is not supported")
-    return float(keras.config.epsilon())
+    return EPSILON if keras is None else float(keras.config.epsilon())
 
 
 def _from_serialized(loss: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

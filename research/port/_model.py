@@ -316,6 +316,7 @@ def reinitialize(model: layers.Sequential, key: jax.Array) -> layers.Sequential:
     # Pure dicts: the copy's variables are created here (also inside a trace).
     return nnx.merge(graph, values, nnx.to_pure_dict(rest))
 
+
 @functools.lru_cache(maxsize=16)
 def _ported_file(path: str, size: int, mtime_ns: int) -> Ported:
     del size, mtime_ns  # cache key: a rewritten file is converted again
