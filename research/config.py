@@ -254,8 +254,10 @@ def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict
 
 
 def _keras_keys(resolved: dict[str, Any]) -> None:
-    """Checks ``model=keras`` / ``optimizer=keras`` / ``loss=keras`` and fills in the file.
+    """Checks ``model=keras`` / ``loss=keras`` / ``optimizer=keras`` against the file.
 
+    The file is read and converted here, so a missing file or an unsupported
+    layer, loss or optimizer fails before anything is compiled.
     ``optimizer=keras`` reads ``model.path`` unless it names its own file; its
     null ``learning_rate`` becomes the file's initial rate (``_from_file``: the
     file's schedule is kept).
@@ -264,22 +266,21 @@ def _keras_keys(resolved: dict[str, Any]) -> None:
 
     model, optimizer = resolved["model"], resolved["optimizer"]
     if model["name"] == "keras":
-        port.cached_port(model["path"])  # a missing or unconvertible file fails here
-    if resolved["loss"] == "keras" and model["name"] != "keras":
-        raise ValueError("loss: keras is the compiled loss of a Keras file; it needs model=keras")
-    if resolved["loss"] == "keras" and port.cached_port(model["path"]).loss is None:
-        raise ValueError(f"loss: keras, and the model in {model['path']!r} was not compiled")
+        port.cached_model(model["path"])
+    if resolved["loss"] == "keras":
+        if model["name"] != "keras":
+            raise ValueError("loss: keras is the compiled loss of a Keras file; use model=keras")
+        port.cached_loss(model["path"])
     if optimizer["name"] != "keras":
         return
     if optimizer.get("path") is None:
         if model["name"] != "keras":
             raise ValueError("optimizer.path: needed by optimizer=keras without model=keras")
         optimizer["path"] = model["path"]
-    keras_optimizer = port.load_keras_model(optimizer["path"]).optimizer
-    if keras_optimizer is None:
-        raise ValueError(f"optimizer: keras, and the model in {optimizer['path']!r} has none")
+    port.cached_optimizer(optimizer["path"])
     optimizer["_from_file"] = optimizer.get("learning_rate") is None
     if optimizer["_from_file"]:
+        keras_optimizer = port.load_keras_model(optimizer["path"]).optimizer
         optimizer["learning_rate"] = port.initial_learning_rate(keras_optimizer)
 
 

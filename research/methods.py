@@ -72,14 +72,8 @@ def keras(
         engine then passes the file's initial rate, which this ignores.
     """
     from research import port
-    from research.optim import from_keras_optimizer
 
-    keras_model = port.load_keras_model(path)
-    if not getattr(keras_model, "compiled", False):
-        raise ValueError(f"optimizer=keras: the model in {path!r} was saved without compile()")
-    variables = port.variable_paths(keras_model)
-    lr = None if _from_file else learning_rate
-    return from_keras_optimizer(keras_model.optimizer, learning_rate=lr, variables=variables)
+    return port.cached_optimizer(path, None if _from_file else learning_rate)
 
 
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {

@@ -153,3 +153,26 @@ def test_unsupported_initializer_raises_for_random_init(tmp_path):
     config["model"]["init"] = "random"
     with pytest.raises(ValueError, match="Orthogonal"):
         Experiment(config)
+
+
+def test_unsupported_file_optimizer_fails_only_where_it_is_used(tmp_path):
+    path = tmp_path / "nadam.keras"
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    model.compile(optimizer=keras.optimizers.Nadam(), loss="mse")
+    model.save(path)
+    config = _config(path, loss="cross_entropy")
+    with pytest.raises(ValueError, match="Nadam"):
+        Experiment(config)  # optimizer=keras: the file's Nadam
+    res = train_and_evaluate(dict(config, optimizer={"name": "sgd", "learning_rate": 0.1}))
+    assert res.metrics["test_accuracy"][0, 0] > 0.5  # the layers train with the engine's SGD
+
+
+def test_keras_loss_and_optimizer_need_a_compiled_file(tmp_path):
+    path = tmp_path / "plain.keras"
+    keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)]).save(path)
+    with pytest.raises(ValueError, match="compiled loss"):
+        Experiment(_config(path))
+    with pytest.raises(ValueError, match="compiled optimizer"):
+        Experiment(_config(path, loss="cross_entropy"))
+    with pytest.raises(ValueError, match="loss: keras"):
+        Experiment(dict(_config(path), model={"name": "linear"}, optimizer={"name": "sgd"}))

@@ -27,7 +27,7 @@ def evaluate(spec: ProgramSpec, graph: Any, state, strength, arrays) -> dict[str
     pred = models.apply(graph, params, arrays["x_test"])
     ones = jnp.ones(pred.shape[0])
     if spec.loss == "keras":  # the compiled loss of a model=keras file
-        keras_loss = port.cached_port(dict(spec.model)["path"]).loss
+        keras_loss = port.cached_loss(dict(spec.model)["path"])
         test_loss = losses.keras_loss(keras_loss, pred, arrays["y_test"], ones)
     else:
         test_loss = losses.LOSSES[spec.loss](pred, arrays["y_test"], ones)

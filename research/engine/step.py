@@ -57,7 +57,7 @@ def keras_objective(spec: ProgramSpec, graph: Any, params, xb, yb, wb, key) -> j
     with layers.example_weights(wb):
         pred, logits = model.call_with_logits(xb, training=True, rngs=nnx.Rngs(dropout=key))
     if spec.loss == "keras":
-        loss = port.cached_port(dict(spec.model)["path"]).loss
+        loss = port.cached_loss(dict(spec.model)["path"])
         final = port.final_activation(model)
         logits = logits if loss.activation and final == loss.activation else None
         data_loss = losses.keras_loss(loss, pred, yb, wb, logits)
@@ -95,7 +95,7 @@ def transform(spec: ProgramSpec, strength: dict[str, jax.Array], lr: jax.Array):
     options = dict(spec.optimizer_options)
     tx = methods.transform(spec.method, regularizer(spec, strength), spec.optimizer, options, lr)
     if is_keras(spec):  # the Keras layers' constraints, after any optimizer (as Keras)
-        tx = optax.chain(tx, layers.constraints(port.cached_port(dict(spec.model)["path"]).model))
+        tx = optax.chain(tx, layers.constraints(port.cached_model(dict(spec.model)["path"])))
     return tx
 
 

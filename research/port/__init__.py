@@ -15,6 +15,7 @@ Example::
   model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
 """
 
+from research.port._cache import cached_loss, cached_model, cached_optimizer, cached_variables
 from research.port._file import load_keras_model
 from research.port._fit import FitResult, fit
 from research.port._init import from_keras_initializer
@@ -22,8 +23,6 @@ from research.port._loss import KerasLoss, from_keras_loss
 from research.port._model import (
     SUPPORTED_LAYERS,
     Ported,
-    cached_model,
-    cached_port,
     final_activation,
     from_keras_model,
     initial_learning_rate,
@@ -37,8 +36,10 @@ __all__ = [
     "FitResult",
     "KerasLoss",
     "Ported",
+    "cached_loss",
     "cached_model",
-    "cached_port",
+    "cached_optimizer",
+    "cached_variables",
     "final_activation",
     "fit",
     "from_keras_initializer",

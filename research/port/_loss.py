@@ -15,9 +15,8 @@ clipped probabilities.
 
 Differences from Keras: masks (``_keras_mask``) are not applied; an empty batch reduces to
 ``0.0`` (Keras returns the empty array); an out-of-range sparse label gives NaN (TensorFlow's
-CPU kernel raises, its GPU kernel gives NaN).
-
-Private: ``research.port`` converts a compiled model's loss with ``from_keras_loss``.
+CPU kernel raises). Private: ``research.port`` converts a compiled model's loss with
+``from_keras_loss``.
 """
 
 from __future__ import annotations
@@ -46,11 +45,8 @@ _CLASSES = {
     "CategoricalCrossentropy": CCE,
     "SparseCategoricalCrossentropy": SPARSE_CCE,
 }
-_ALIASES = {
-    **{name: name for name in NAMES},
-    **_CLASSES,
-    **{"mse": MSE, "MSE": MSE, "mae": MAE, "MAE": MAE, "bce": BCE, "BCE": BCE},
-}
+_ALIASES = {name: name for name in NAMES} | _CLASSES
+_ALIASES |= {"mse": MSE, "MSE": MSE, "mae": MAE, "MAE": MAE, "bce": BCE, "BCE": BCE}
 _ACTIVATIONS = {BCE: "sigmoid", CCE: "softmax", SPARSE_CCE: "softmax"}
 _SUPPORTED = (
     "supported: 'mean_squared_error' ('mse'), 'mean_absolute_error' ('mae'), "

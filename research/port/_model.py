@@ -5,10 +5,8 @@ Private: import the public names from ``research.port``.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +18,6 @@ from flax import nnx
 from research import constraints as constraints_lib
 from research import layers
 from research.optim import from_keras_optimizer
-from research.port._file import load_keras_model
 from research.port._init import from_keras_initializer
 from research.port._loss import KerasLoss, from_keras_loss
 from research.regularizers import from_keras as regularizer_from_keras
@@ -315,43 +312,6 @@ def reinitialize(model: layers.Sequential, key: jax.Array) -> layers.Sequential:
                 node[name] = init(jax.random.fold_in(layer_key, j), param.shape, param.dtype)
     # Pure dicts: the copy's variables are created here (also inside a trace).
     return nnx.merge(graph, values, nnx.to_pure_dict(rest))
-
-
-@functools.lru_cache(maxsize=16)
-def _ported_file(path: str, size: int, mtime_ns: int) -> Ported:
-    del size, mtime_ns  # cache key: a rewritten file is converted again
-    return from_keras_model(load_keras_model(path))
-
-
-def cached_port(path: str | None) -> Ported:
-    """``from_keras_model`` of the ``.keras`` file at ``path``, converted once per file version.
-
-    Raises:
-      ValueError: for a missing path or a file that cannot be read or converted.
-    """
-    if not path:
-        raise ValueError("model.path: expected the path of a .keras file, got nothing")
-    load_keras_model(path)  # checks the file, with its clear errors
-    stat = Path(path).expanduser().stat()
-    return _ported_file(str(Path(path).expanduser().resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-def cached_model(path: str | None, kernel_regularizers: bool = True) -> layers.Sequential:
-    """The converted model of a ``.keras`` file; without its kernel regularizers if asked.
-
-    The result has ``out_features`` (the Keras model's last output size) set.
-    """
-    ported = cached_port(path)
-    graph, params, rest = nnx.split(ported.model, nnx.Param, ...)
-    model = nnx.merge(graph, nnx.to_pure_dict(params), nnx.to_pure_dict(rest))
-    if not kernel_regularizers:
-        for _, layer in nnx.iter_graph(model):
-            if isinstance(layer, layers.Dense | layers.Conv):
-                layer.kernel_regularizer = None
-    keras_model = load_keras_model(path)
-    shape = getattr(keras_model, "output_shape", None)
-    model.out_features = shape[-1] if isinstance(shape, tuple) and shape else None
-    return model
 
 
 def initial_learning_rate(optimizer: Any) -> float:
