@@ -267,6 +267,7 @@ def _keras_keys(resolved: dict[str, Any]) -> None:
     model, optimizer = resolved["model"], resolved["optimizer"]
     if model["name"] == "keras":
         port.cached_model(model["path"])
+        model["_version"] = list(port.file_version(model["path"])[1:])
     if resolved["loss"] == "keras":
         if model["name"] != "keras":
             raise ValueError("loss: keras is the compiled loss of a Keras file; use model=keras")

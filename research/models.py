@@ -189,6 +189,7 @@ def keras(
     init: str = "random",
     rngs: nnx.Rngs,
     _kernel_regularizers: bool = True,
+    _version: Any = None,
 ) -> layers.Sequential:
     """A saved Keras model (``.keras``, read in safe mode), converted by ``research.port``.
 
@@ -198,7 +199,10 @@ def keras(
         and ``rngs`` (each seed its own); ``file``: the file's weights.
       _kernel_regularizers: keep the file's kernel regularizers (the engine
         drops them when the config names a ``regularizer``, which replaces them).
+      _version: the file's size and modification time, set by the config check:
+        a rewritten file is a new program spec, so it is compiled anew.
     """
+    del _version
     if init not in ("random", "file"):
         raise ValueError(f"model.init: expected 'random' or 'file', got {init!r}")
     from research import port

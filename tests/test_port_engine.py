@@ -176,3 +176,16 @@ def test_keras_loss_and_optimizer_need_a_compiled_file(tmp_path):
         Experiment(_config(path, loss="cross_entropy"))
     with pytest.raises(ValueError, match="loss: keras"):
         Experiment(dict(_config(path), model={"name": "linear"}, optimizer={"name": "sgd"}))
+
+
+def test_a_rewritten_file_is_read_and_compiled_anew(tmp_path):
+    path = tmp_path / "model.keras"
+    for units in (16, 8):
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(units, activation="relu"),
+             keras.layers.Dense(10, activation="softmax")]
+        )  # fmt: skip
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.save(path)
+        res = train_and_evaluate(_config(path, epochs=1))
+        assert res.params["layers/0/kernel"].shape[-1] == units

@@ -15,7 +15,13 @@ Example::
   model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
 """
 
-from research.port._cache import cached_loss, cached_model, cached_optimizer, cached_variables
+from research.port._cache import (
+    cached_loss,
+    cached_model,
+    cached_optimizer,
+    cached_variables,
+    file_version,
+)
 from research.port._file import load_keras_model
 from research.port._fit import FitResult, fit
 from research.port._init import from_keras_initializer
@@ -40,6 +46,7 @@ __all__ = [
     "cached_model",
     "cached_optimizer",
     "cached_variables",
+    "file_version",
     "final_activation",
     "fit",
     "from_keras_initializer",

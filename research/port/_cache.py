@@ -20,7 +20,7 @@ from research.port._loss import KerasLoss, from_keras_loss
 from research.port._model import ParamPath, _built, _sequential
 
 
-def _version(path: str | None) -> tuple[str, int, int]:
+def file_version(path: str | None) -> tuple[str, int, int]:
     """The file's resolved path, size and modification time (the cache key), after
     ``load_keras_model``'s checks."""
     if not path:
@@ -52,7 +52,7 @@ def cached_model(path: str | None, kernel_regularizers: bool = True) -> layers.S
     Raises:
       ValueError: for a missing or unreadable file or an unsupported layer.
     """
-    converted = _converted(*_version(path))[0]
+    converted = _converted(*file_version(path))[0]
     graph, params, rest = nnx.split(converted, nnx.Param, ...)
     model = nnx.merge(graph, nnx.to_pure_dict(params), nnx.to_pure_dict(rest))
     if not kernel_regularizers:
@@ -66,11 +66,11 @@ def cached_model(path: str | None, kernel_regularizers: bool = True) -> layers.S
 
 def cached_variables(path: str | None) -> dict[ParamPath, Any]:
     """The Keras variable behind each parameter path of ``cached_model(path)``."""
-    return _converted(*_version(path))[1]
+    return _converted(*file_version(path))[1]
 
 
 def _compiled(path: str | None, what: str) -> Any:
-    model = load_keras_model(_version(path)[0])
+    model = load_keras_model(file_version(path)[0])
     if not getattr(model, "compiled", False):
         raise ValueError(f"{what}: keras reads the compiled {what} of {path!r}, saved without one")
     return model
