@@ -20,6 +20,7 @@ __all__ = [
     "LOADERS",
     "TASKS",
     "Dataset",
+    "check_finite",
     "digits",
     "line_outliers",
     "load",
@@ -222,6 +223,20 @@ def load(config: dict[str, Any]) -> Dataset:
     if loader is None:
         raise ValueError(f"data.name: expected one of {sorted(LOADERS)}, got {name!r}")
     try:
-        return loader(**config)
+        dataset = loader(**config)
     except TypeError as err:
         raise ValueError(f"data ({name}): unknown key: {err}") from err
+    check_finite(name, dataset)
+    return dataset
+
+
+def check_finite(name: str, dataset: Dataset) -> None:
+    """Raises ``ValueError`` naming the data set and array when a value is NaN or infinite."""
+    for field in ("x_train", "y_train", "x_test", "y_test"):
+        values = np.asarray(getattr(dataset, field))
+        if np.issubdtype(values.dtype, np.number) and not np.all(np.isfinite(values)):
+            bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+            raise ValueError(
+                f"data ({name}): {field} has {bad} NaN or infinite value(s); "
+                "clean the data set before training"
+            )

@@ -35,6 +35,7 @@ __all__ = [
     "ARRAY_FILES",
     "FAILURE",
     "METRICS",
+    "JobWriteError",
     "is_complete",
     "load_job",
     "write_failure",
@@ -51,7 +52,22 @@ FAILURE = "failure.json"
 ARRAY_FILES = ("params.npz", "history.npz")
 
 
+class JobWriteError(OSError):
+    """A job file could not be written (disk full, permission denied, ...); names the path."""
+
+
 def _atomic(path: Path, write) -> None:
+    try:
+        _write_atomic(path, write)
+    except JobWriteError:
+        raise
+    except OSError as err:
+        raise JobWriteError(
+            err.errno, f"could not write {path}: {err.strerror or err}", str(path)
+        ) from err
+
+
+def _write_atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -23,7 +23,15 @@ import numpy as np
 
 from research.config import TrainConfig
 
-__all__ = ["CONFIG_DIR", "DEPRECATED_EXPERIMENTS", "configure_runtime", "launch", "main", "run_job"]
+__all__ = [
+    "CONFIG_DIR",
+    "DEPRECATED_EXPERIMENTS",
+    "check_overrides",
+    "configure_runtime",
+    "launch",
+    "main",
+    "run_job",
+]
 
 log = logging.getLogger("research.train")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -99,7 +107,10 @@ def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) ->
         elapsed = time.perf_counter() - start
         write_job(job_dir, results, overrides=overrides, elapsed_s=elapsed, extra={"run": plain})
     except Exception as err:
-        write_failure(job_dir, err, overrides=overrides)
+        try:
+            write_failure(job_dir, err, overrides=overrides)
+        except OSError as write_err:  # the disk fault may stop this one too
+            log.error("could not record the failure in %s: %s", job_dir, write_err)
         log.error("job failed (%s): %s: %s", job_dir, type(err).__name__, err)
         if not multirun:
             raise
@@ -150,11 +161,61 @@ def launch(overrides: list[str], *, multirun: bool = True) -> subprocess.Complet
     return out
 
 
+def _group_keys(group: str) -> set[str]:
+    """Every key an option of config group ``group`` may have (its schemas' fields)."""
+    from research.schemas import GROUP_SCHEMAS
+
+    return {f.name for schema in GROUP_SCHEMAS[group].values() for f in dataclasses.fields(schema)}
+
+
+def check_overrides(args: list[str]) -> None:
+    """Rejects ``+key=value`` / ``++key=value`` for a key the schemas do not have.
+
+    Hydra adds an appended key to the config even where the schema has no
+    such field (``+num_seed=3`` would run with the default ``num_seeds``);
+    here it is an error naming the key, as an unknown key without ``+`` is.
+    Groups (``+sweep=gd_1d``) and ``hydra.*`` keys are left to Hydra.
+
+    Raises:
+      ValueError: naming the override and the keys expected there.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from research.schemas import GROUP_SCHEMAS, RunConfig
+
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()} | set(GROUP_SCHEMAS)
+    top = {f.name for f in dataclasses.fields(RunConfig)}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if not (override.is_add() or override.is_force_add()):
+            continue
+        key = override.key_or_group
+        head, _, rest = key.partition(".")
+        if head == "hydra" or (not rest and key in groups) or "/" in key:
+            continue
+        if not rest and key not in top:
+            raise ValueError(
+                f"{override.input_line}: {key!r} is not a config key; expected one of {sorted(top)}"
+            )
+        if rest and head in GROUP_SCHEMAS and rest.split(".")[0] not in _group_keys(head):
+            raise ValueError(
+                f"{override.input_line}: {key!r} is not a key of {head}; expected one of "
+                f"{sorted(_group_keys(head))}"
+            )
+        if rest and head not in GROUP_SCHEMAS and head not in top:
+            raise ValueError(f"{override.input_line}: {head!r} is not a config key or group")
+
+
 def main() -> None:
     """``research-train`` / ``python -m research.train``: Hydra's command line."""
     import hydra
 
     from research.schemas import register_configs
 
+    try:
+        check_overrides(sys.argv[1:])
+    except ValueError as err:
+        print(f"research-train: {err}", file=sys.stderr)
+        sys.exit(2)
     register_configs()
     hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_task)()
