@@ -69,7 +69,7 @@ SLURMD_LOG=$STATE_DIR/slurmd.log
 
 NODE=$(hostname -s)
 WAIT_S=${SLURM_LOCAL_TIMEOUT:-60}
-PACKAGES="slurmctld slurmd slurm-client munge"
+PACKAGES=(slurmctld slurmd slurm-client munge)
 
 msg() { echo "$PROG: $*"; }
 err() { echo "$PROG: $*" >&2; }
@@ -85,14 +85,19 @@ EOF
     exit 2
 }
 
+# alive PID NAME: PID is a live (not zombie) process called NAME.
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    # /proc/PID/stat: "PID (COMM) STATE ..."
+    [[ $stat == "$1 ($2) "* && $stat != "$1 ($2) Z"* ]]
+}
+
 # pid_of NAME PIDFILE: print the pid if the pid file names a live process called NAME.
 pid_of() {
-    local name=$1 file=$2 pid comm
-    [[ -r $file ]] || return 1
-    pid=$(tr -dc '0-9' <"$file")
-    [[ -n $pid && -r /proc/$pid/comm ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == "$name" ]] || return 1
+    local pid
+    pid=$(tr -dc '0-9' 2>/dev/null <"$2") || return 1
+    [[ -n $pid ]] && alive "$pid" "$1" || return 1
     echo "$pid"
 }
 
@@ -130,8 +135,8 @@ ensure_packages() {
     [[ ${#missing[@]} -eq 0 ]] && return 0
     if [[ $(id -u) -ne 0 ]]; then
         err "missing commands: ${missing[*]}"
-        err "install the Debian/Ubuntu packages: $PACKAGES, e.g."
-        err "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $PACKAGES"
+        err "install the Debian/Ubuntu packages: ${PACKAGES[*]}, e.g."
+        err "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${PACKAGES[*]}"
         err "then run: sudo bash $0 start"
         exit 3
     fi
@@ -139,9 +144,9 @@ ensure_packages() {
         err "missing commands: ${missing[*]} and no apt-get; install Slurm (slurmctld, slurmd, clients) and munge yourself"
         exit 3
     }
-    msg "installing $PACKAGES (missing: ${missing[*]})"
+    msg "installing ${PACKAGES[*]} (missing: ${missing[*]})"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
     for c in slurmctld slurmd sbatch munged; do
         command -v "$c" >/dev/null 2>&1 || { err "$c still missing after apt-get install"; exit 3; }
     done
@@ -167,7 +172,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire: also how long a requeued job waits before it may start again
+# (default 120 s, too slow for tests).
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 StateSaveLocation=$CTLD_STATE
 SlurmdSpoolDir=$SLURMD_SPOOL
 SlurmctldPidFile=$CTLD_PID
@@ -186,6 +193,8 @@ MpiDefault=none
 SwitchType=switch/none
 MailProg=/bin/true
 SchedulerType=sched/backfill
+# Test pending jobs every few seconds (requeued jobs, begin times, freed resources).
+SchedulerParameters=sched_interval=5,bf_interval=5
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$def_mem
@@ -267,24 +276,44 @@ start_slurmd() {
     SLURM_CONF=$CONF slurmd -f "$CONF" -N "$NODE" || die_with_logs "slurmd failed to start"
 }
 
+node_state() { sl timeout 10 sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n 1; }
+
+node_ready() {
+    case $(node_state) in
+        idle | mixed | allocated | completing) return 0 ;;
+    esac
+    return 1
+}
+
 wait_idle() {
-    local deadline=$((SECONDS + WAIT_S)) state=""
+    local deadline=$((SECONDS + WAIT_S)) state="" resumed=0 reason
     while ((SECONDS < deadline)); do
         is_running slurmctld "$CTLD_PID" || { sleep 1; is_running slurmctld "$CTLD_PID" || die_with_logs "slurmctld exited"; }
         is_running slurmd "$SLURMD_PID" || { sleep 1; is_running slurmd "$SLURMD_PID" || die_with_logs "slurmd exited"; }
-        state=$(sl timeout 10 sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n 1) || state=""
+        state=$(node_state) || state=""
         case $state in
             idle | mixed | allocated | completing) return 0 ;;
+            drained | draining)
+                # A drain recovered from an earlier run (e.g. an old RealMemory):
+                # clear it once; a config that is still wrong shows up as "inval".
+                if ((resumed == 0)); then
+                    reason=$(sl sinfo -h -n "$NODE" -o %E 2>/dev/null) || reason=""
+                    msg "node $NODE is $state (reason: ${reason:-none}); resuming it"
+                    sl scontrol update NodeName="$NODE" State=RESUME || true
+                    resumed=1
+                fi
+                ;;
         esac
         sleep 1
     done
     err "node $NODE not idle after ${WAIT_S}s (state: ${state:-no answer})"
     sl timeout 10 sinfo -R >&2 2>/dev/null || true
+    err "the daemons that started are left running for inspection; run: $0 stop"
     die_with_logs "start failed"
 }
 
 cmd_start() {
-    if all_running && sinfo_answers; then
+    if all_running && node_ready; then
         msg "already running (state directory $STATE_DIR)"
         msg "clients need: export SLURM_CONF=$CONF   (or: source $ENV_FILE)"
         return 0
@@ -313,7 +342,7 @@ cmd_start() {
     msg "(also in $ENV_FILE: source $ENV_FILE)"
 }
 
-# stop_daemon NAME PIDFILE
+# stop_daemon NAME PIDFILE: SIGTERM, wait up to 15 s, then SIGKILL.
 stop_daemon() {
     local name=$1 file=$2 pid i
     if ! pid=$(pid_of "$name" "$file"); then
@@ -323,20 +352,19 @@ stop_daemon() {
     fi
     msg "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 40; i++)); do
-        is_running "$name" "$file" || break
-        [[ -d /proc/$pid ]] || break
+    for ((i = 0; i < 60; i++)); do
+        alive "$pid" "$name" || break
         sleep 0.25
     done
-    if [[ -d /proc/$pid ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]; then
-        msg "$name (pid $pid) still alive after 10s, sending SIGKILL"
+    if alive "$pid" "$name"; then
+        msg "$name (pid $pid) still alive after 15s, sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         for ((i = 0; i < 20; i++)); do
-            [[ -d /proc/$pid ]] || break
+            alive "$pid" "$name" || break
             sleep 0.25
         done
     fi
-    if [[ -d /proc/$pid ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]; then
+    if alive "$pid" "$name"; then
         err "$name (pid $pid) did not exit"
         return 1
     fi
@@ -344,12 +372,15 @@ stop_daemon() {
 }
 
 cmd_stop() {
-    local rc=0 i
+    local rc=0 i jobs=()
+    # Cancel the jobs first, so that no job step outlives slurmd.
     if is_running slurmctld "$CTLD_PID" && sinfo_answers; then
-        if [[ -n $(sl squeue -h -o %i 2>/dev/null) ]]; then
-            msg "cancelling all jobs"
-            sl scancel --full --quiet --user=ALL 2>/dev/null || sl scancel --quiet $(sl squeue -h -o %i) 2>/dev/null || true
+        mapfile -t jobs < <(sl squeue -h -o %i 2>/dev/null)
+        if ((${#jobs[@]} > 0)); then
+            msg "cancelling jobs: ${jobs[*]}"
+            sl scancel --quiet "${jobs[@]}" || true
             for ((i = 0; i < 20; i++)); do
+                [[ -z $(sl squeue -h -t all -o %i 2>/dev/null | head -n 1) ]] && break
                 [[ -z $(sl squeue -h -o %i 2>/dev/null) ]] && break
                 sleep 1
             done

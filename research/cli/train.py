@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from research import claims
 from research.config import TrainConfig
 
 __all__ = [
@@ -87,17 +90,42 @@ def _log_summary(job_dir: Path, metrics: dict[str, np.ndarray], elapsed: float) 
 
 
 def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) -> dict | None:
-    """One Hydra job: skip it if complete, else train, evaluate and write its files.
+    """One Hydra job: skip it if complete or claimed, else train, evaluate and write its files.
 
-    A job that raises leaves a ``failure.json``; in a multirun the other jobs
-    go on, in a single run the error is raised.
+    The job is claimed first (``research.claims``): a concurrent launch of the
+    same grid skips it and logs who holds it. A job that raises leaves a
+    ``failure.json``; in a multirun the other jobs go on, in a single run the
+    error is raised. An interrupt (SIGINT, SIGTERM) leaves no completion
+    marker and releases the claim.
     """
-    from research.engine import train_and_evaluate
-    from research.io import is_complete, write_failure, write_job
+    from research.io import is_complete
 
     if is_complete(job_dir):
         log.info("complete already, skipped: %s", job_dir)
         return None
+    with claims.claim(job_dir) as mine:
+        if mine is None:
+            other = claims.holder(job_dir) or {}
+            log.info(
+                "claimed by another launch, skipped: %s (held by %s)",
+                job_dir,
+                claims.describe(other),
+            )
+            return None
+        if is_complete(job_dir):  # completed by another launch meanwhile
+            log.info("complete already, skipped: %s", job_dir)
+            return None
+        try:
+            return _run_claimed(cfg, job_dir, overrides, multirun=multirun)
+        except KeyboardInterrupt:
+            log.warning("interrupted: %s left incomplete (no %s)", job_dir, "metrics.json")
+            raise
+
+
+def _run_claimed(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) -> dict | None:
+    from research.engine import train_and_evaluate
+    from research.io import write_failure, write_job
+
     try:
         configure_runtime(cfg.get("compilation_cache_dir"))
         engine_keys = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -105,7 +133,9 @@ def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) ->
         start = time.perf_counter()
         results = train_and_evaluate({k: v for k, v in plain.items() if k in engine_keys})
         elapsed = time.perf_counter() - start
-        write_job(job_dir, results, overrides=overrides, elapsed_s=elapsed, extra={"run": plain})
+        ran_by = {"host": socket.gethostname(), "pid": os.getpid()}
+        extra = {"run": plain, "ran_by": ran_by}
+        write_job(job_dir, results, overrides=overrides, elapsed_s=elapsed, extra=extra)
     except Exception as err:
         try:
             write_failure(job_dir, err, overrides=overrides)
@@ -218,4 +248,34 @@ def main() -> None:
         print(f"research-train: {err}", file=sys.stderr)
         sys.exit(2)
     register_configs()
-    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_task)()
+    received = _raise_on_sigterm()
+    try:
+        hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_task)()
+    except KeyboardInterrupt:
+        signum = received.get("signum", signal.SIGINT)
+        print(
+            f"research-train: interrupted by {signal.Signals(signum).name}; the running job "
+            "was left incomplete (no metrics.json) and released. Run the same command again "
+            "to resume: complete jobs are skipped.",
+            file=sys.stderr,
+        )
+        # The job's files and claim are cleaned up by now; skip the interpreter's teardown,
+        # which can crash while XLA's threads are still running the interrupted program.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+
+def _raise_on_sigterm() -> dict[str, int]:
+    """Makes SIGTERM interrupt like Ctrl-C (``KeyboardInterrupt``), so that a running job
+    cleans up; returns a dict that records which signal arrived."""
+    received: dict[str, int] = {}
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received["signum"] = signum
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    return received
