@@ -244,7 +244,8 @@ start_munged() {
     fi
     rm -f "$MUNGED_PID"
     msg "starting munged (socket $MUNGE_SOCKET)"
-    # --force: remove a stale socket left by a killed munged.
+    # --force: run even where munged finds the path insecure (e.g. a group-writable
+    # home or repo directory) or a stale socket; fine for a local test cluster.
     munged --force --socket="$MUNGE_SOCKET" --key-file="$MUNGE_KEY" --pid-file="$MUNGED_PID" \
         --log-file="$MUNGED_LOG" --seed-file="$MUNGE_SEED" ||
         die_with_logs "munged failed to start"
@@ -380,7 +381,6 @@ cmd_stop() {
             msg "cancelling jobs: ${jobs[*]}"
             sl scancel --quiet "${jobs[@]}" || true
             for ((i = 0; i < 20; i++)); do
-                [[ -z $(sl squeue -h -t all -o %i 2>/dev/null | head -n 1) ]] && break
                 [[ -z $(sl squeue -h -o %i 2>/dev/null) ]] && break
                 sleep 1
             done
