@@ -25,8 +25,9 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 reproduce: $(VENV)/.installed
 	$(PY) scripts/reproduce.py $(REPRODUCE_ARGS)
 
+# Tests run on every core (pytest-xdist); the Slurm tests stay on one worker (loadgroup).
 test: $(VENV)/.installed-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # The benchmark (about 11 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test

@@ -115,6 +115,8 @@ def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) ->
         if is_complete(job_dir):  # completed by another launch meanwhile
             log.info("complete already, skipped: %s", job_dir)
             return None
+        for leftover in Path(job_dir).glob(".*.tmp"):  # a killed writer's; the claim is ours
+            leftover.unlink(missing_ok=True)
         try:
             return _run_claimed(cfg, job_dir, overrides, multirun=multirun)
         except KeyboardInterrupt:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +91,17 @@ def snapshot_layout(params_shapes: Any) -> list[Entry]:
     return layout
 
 
+def wait_interruptibly(array: jax.Array, *, longest_sleep: float = 0.01) -> None:
+    """Returns when ``array`` is computed; in the main thread, waits in sleeps of at
+    most ``longest_sleep`` seconds (starting at 50 us) so that signals are handled."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    sleep = 5e-5
+    while not array.is_ready():
+        time.sleep(sleep)
+        sleep = min(2 * sleep, longest_sleep)
+
+
 class Program:
     """A jitted run with its outputs packed (``__call__``) or as a pytree (``tree``).
 
@@ -114,9 +127,16 @@ class Program:
             self.layout = Layout.of(shapes)
 
     def __call__(self, *args: Any) -> dict[str, np.ndarray]:
-        """Runs the program; returns '/'-joined output paths -> NumPy arrays."""
+        """Runs the program; returns '/'-joined output paths -> NumPy arrays.
+
+        The main thread waits for the device in short sleeps, so that signal
+        handlers (Ctrl-C, SIGTERM, Slurm's timeout signal) run during a long
+        training run instead of after it.
+        """
         self.prepare(*args)
-        return self.layout.unpack(np.array(self.packed(*args)))  # a writable host copy
+        flat = self.packed(*args)
+        wait_interruptibly(flat)
+        return self.layout.unpack(np.array(flat))  # a writable host copy
 
     def cache_size(self) -> int:
         """Compiled versions of the packed program (1 per argument shapes)."""

@@ -1,0 +1,1 @@
+"""Hydra launchers of this project (``hydra/launcher=slurm``): see ``launcher``."""
