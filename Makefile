@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+PYTEST_SLURM_ARGS ?=
 REPRODUCE_ARGS ?=
 BENCH_ARGS ?= --json outputs/benchmark.json
 
@@ -25,9 +26,11 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 reproduce: $(VENV)/.installed
 	$(PY) scripts/reproduce.py $(REPRODUCE_ARGS)
 
-# Tests run on every core (pytest-xdist); the Slurm tests stay on one worker (loadgroup).
+# Tests run on every core (pytest-xdist), then the Slurm tests (-m slurm) on their own:
+# they share one local cluster (scripts/slurm_local.sh), started and stopped by them.
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto -m "not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m slurm $(PYTEST_SLURM_ARGS)
 
 # The benchmark (about 11 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test

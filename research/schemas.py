@@ -17,7 +17,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from research import data, methods, models
+from research import data, methods, models, tracking
 from research.config import TrainConfig, regularizer_keys
 from research.regularizers import REGULARIZERS
 
@@ -79,6 +79,8 @@ class RunConfig(TrainConfig):
       output_root: where runs and multiruns go.
       compilation_cache_dir: JAX's persistent compilation cache (shared by
         jobs in separate processes); null disables it.
+      logger: the experiment tracker each job is logged to (``logger=mlflow``,
+        ``logger=tensorboard``; ``none`` by default), see ``research.tracking``.
     """
 
     # The groups fill these in; no defaults here, so nothing of another option leaks in.
@@ -87,6 +89,7 @@ class RunConfig(TrainConfig):
     regularizer: Any = "???"
     optimizer: Any = "???"
     method: Any = "???"
+    logger: Any = "???"
     name: str = "default"
     output_root: str = "outputs"
     compilation_cache_dir: str | None = "${output_root}/.jax_cache"
@@ -104,6 +107,10 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         name: schema_of("optimizer", name, fn) for name, fn in methods.OPTIMIZERS.items()
     },
     "method": {name: _named("method", name) for name in methods.METHODS},
+    "logger": {
+        "none": _named("logger", "none"),
+        **{name: schema_of("logger", name, cls) for name, cls in tracking.TRACKERS.items()},
+    },
 }
 """Per config group, each option's schema (stored as ``<group>/schema_<option>``)."""
 

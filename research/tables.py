@@ -15,7 +15,7 @@ from typing import Any
 
 from research.io import FAILURE, METRICS, is_complete
 
-__all__ = ["aggregate", "summarize"]
+__all__ = ["aggregate", "job_dirs", "metric_columns", "summarize"]
 
 
 def _overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
@@ -34,7 +34,9 @@ def _overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
     return pairs
 
 
-def _job_dirs(sweep_dir: Path) -> list[Path]:
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job directory under ``sweep_dir`` (one with ``metrics.json`` or
+    ``failure.json``), sorted."""
     found = {p.parent for p in sweep_dir.rglob(METRICS)} | {
         p.parent for p in sweep_dir.rglob(FAILURE)
     }
@@ -59,7 +61,7 @@ def aggregate(sweep_dir: Path):
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep_dir: {sweep_dir} is not a directory")
     rows = []
-    for job_dir in _job_dirs(sweep_dir):
+    for job_dir in job_dirs(sweep_dir):
         name = str(job_dir.relative_to(sweep_dir)) or "."
         if not is_complete(job_dir):
             failure = job_dir / FAILURE
@@ -99,6 +101,13 @@ def _is_metric(column: str) -> bool:
     return column in _KNOWN_METRICS or column.startswith(
         ("exact_zeros", "near_zeros", "dead_neurons")
     )
+
+
+def metric_columns(table) -> list[str]:
+    """The metrics ``summarize`` can average: the table's metric columns and the
+    sparsity totals over layers (``exact_zeros``, ...), without ``diverged``."""
+    columns = _sparsity_columns(table.copy()).columns
+    return [c for c in columns if _is_metric(c) and c not in ("diverged", "diverged_step")]
 
 
 def summarize(table, metrics: Iterable[str] | None = None):

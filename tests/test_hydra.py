@@ -62,11 +62,16 @@ def test_launchers_extend_the_plugins():
     targets = {
         "parallel": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
         "local": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
-        "slurm": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+        # submitit's Slurm launcher, waiting on squeue and recording lost jobs:
+        "slurm": "hydra_plugins.research_launcher.launcher.SlurmLauncher",
     }
     for name, target in targets.items():
         cfg = _compose([f"hydra/launcher={name}"], hydra=True)
         assert cfg.hydra.launcher._target_ == target
+    from hydra_plugins.research_launcher.launcher import SlurmLauncher
+
+    parents = {f"{c.__module__}.{c.__qualname__}" for c in SlurmLauncher.__mro__}
+    assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in parents
     slurm = _compose(["hydra/launcher=slurm"], hydra=True).hydra.launcher
     assert "export XLA_PYTHON_CLIENT_PREALLOCATE=false" in slurm.setup
 

@@ -19,8 +19,8 @@ from research.io import FAILURE, is_complete
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
-# One xdist worker runs them all: one cluster, started once.
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+# `make test` runs them in a serial pytest run of their own: one cluster, one user.
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

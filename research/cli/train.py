@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import signal
 import socket
@@ -89,19 +90,30 @@ def _log_summary(job_dir: Path, metrics: dict[str, np.ndarray], elapsed: float) 
     return {main_metric: metrics[main_metric].tolist()}
 
 
-def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) -> dict | None:
+def run_job(
+    cfg: Any,
+    job_dir: Path,
+    overrides: list[str],
+    *,
+    multirun: bool,
+    sweep_dir: Path | None = None,
+) -> dict | None:
     """One Hydra job: skip it if complete or claimed, else train, evaluate and write its files.
 
     The job is claimed first (``research.claims``): a concurrent launch of the
     same grid skips it and logs who holds it. A job that raises leaves a
     ``failure.json``; in a multirun the other jobs go on, in a single run the
     error is raised. An interrupt (SIGINT, SIGTERM) leaves no completion
-    marker and releases the claim.
+    marker and releases the claim. A complete job, run now or skipped, is
+    logged to the tracker ``cfg.logger`` names unless its run there is up to
+    date (``research.tracking``); ``sweep_dir`` (``hydra.sweep.dir``) groups
+    the jobs of a multirun under one parent run.
     """
     from research.io import is_complete
 
     if is_complete(job_dir):
         log.info("complete already, skipped: %s", job_dir)
+        _track(cfg, job_dir, sweep_dir)
         return None
     with claims.claim(job_dir) as mine:
         if mine is None:
@@ -118,10 +130,50 @@ def run_job(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) ->
         for leftover in Path(job_dir).glob(".*.tmp"):  # a killed writer's; the claim is ours
             leftover.unlink(missing_ok=True)
         try:
-            return _run_claimed(cfg, job_dir, overrides, multirun=multirun)
+            summary = _run_claimed(cfg, job_dir, overrides, multirun=multirun)
         except KeyboardInterrupt:
             log.warning("interrupted: %s left incomplete (no %s)", job_dir, "metrics.json")
             raise
+    if summary is not None:
+        _track(cfg, job_dir, sweep_dir)
+    return summary
+
+
+_tracker_down: dict[str, tuple[float, str]] = {}
+"""Tracker config -> (when it last failed, the error), so that the next jobs of this process
+skip a tracker that just failed for ``_RETRY_TRACKER_S`` instead of waiting on it again."""
+_RETRY_TRACKER_S = 60.0
+
+
+def _track(cfg: Any, job_dir: Path, sweep_dir: Path | None) -> None:
+    """Logs a complete job to the tracker ``cfg.logger`` names; a failure only warns."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(cfg, "logger", default=None, throw_on_missing=False)
+    logger = _plain_config(node) if node is not None else {}
+    name = logger.get("name", "none")
+    if name == "none":
+        return
+    later = (
+        f"log it later with: research-aggregate --to mlflow {sweep_dir or Path(job_dir).parent}"
+        if name == "mlflow"
+        else "relaunching the grid logs it (complete jobs are logged when skipped)"
+    )
+    key = repr(sorted(logger.items()))
+    failed_at, error = _tracker_down.get(key, (-math.inf, ""))
+    if time.monotonic() - failed_at < _RETRY_TRACKER_S:
+        log.warning("logger=%s not tried for %s (failed %.0fs ago: %s); %s", name, job_dir,
+                    time.monotonic() - failed_at, error, later)  # fmt: skip
+        return
+    from research import tracking
+
+    try:
+        tracking.from_config(logger).log_job(Path(job_dir), sweep_dir=sweep_dir)
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}".strip()[:1000]
+        _tracker_down[key] = (time.monotonic(), error)
+        log.warning("logger=%s could not log %s: %s; the job's files are complete, %s",
+                    name, job_dir, error, later)  # fmt: skip
 
 
 def _run_claimed(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: bool) -> dict | None:
@@ -172,11 +224,13 @@ def _task(cfg: Any) -> dict | None:
 
     hc = HydraConfig.get()
     _warn_deprecated(hc.runtime.choices)
+    multirun = hc.mode == RunMode.MULTIRUN
     return run_job(
         cfg,
         Path(hc.runtime.output_dir),
         list(hc.overrides.task),
-        multirun=hc.mode == RunMode.MULTIRUN,
+        multirun=multirun,
+        sweep_dir=Path(hc.sweep.dir) if multirun else None,
     )
 
 
