@@ -9,8 +9,12 @@ runs, per step with ``iterations`` starting at 0:
    ``clip_by_global_norm``), else ``clipvalue``;
 2. ``_apply_weight_decay``: ``w <- w - w * weight_decay * lr`` on each variable
    that ``exclude_from_weight_decay`` does not name;
-3. ``update_step`` of the optimizer class, with ``lr`` the learning rate (or
-   the schedule at ``iterations``) and Adam's ``t = iterations + 1``.
+3. ``update_step`` of the optimizer class (SGD with momentum / nesterov, Adam
+   and AdamW with amsgrad, RMSprop with momentum / centered, Adagrad, Ftrl),
+   with ``lr`` the learning rate or a ``keras.optimizers.schedules`` schedule
+   at ``iterations`` (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay,
+   InverseTimeDecay, CosineDecay, CosineDecayRestarts) and Adam's
+   ``t = iterations + 1`` (Keras's epsilon placement, not ``optax.adam``'s).
 
 ``from_keras_optimizer`` chains the same three parts: ``_keras_clip``, the
 update step of the class (``_STEPS``: the per-leaf formulas of
@@ -318,18 +322,11 @@ def from_keras_optimizer(
 ) -> optax.GradientTransformation:
     """An optax transform whose steps equal those of a Keras 3 optimizer.
 
-    Supported: ``keras.optimizers.SGD`` (momentum, nesterov), ``Adam`` and
-    ``AdamW`` (amsgrad; Keras's epsilon placement, which ``optax.adam`` does
-    not share), ``RMSprop`` (momentum, centered), ``Adagrad`` and ``Ftrl``, each
-    with ``weight_decay`` (and ``exclude_from_weight_decay``), ``clipnorm``,
-    ``clipvalue`` or ``global_clipnorm``, and a constant learning rate or a
-    ``keras.optimizers.schedules`` schedule (ExponentialDecay,
-    PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay,
-    CosineDecayRestarts). Applying the updates with ``optax.apply_updates``
-    reproduces ``optimizer.apply(grads, variables)`` step by step, to float
-    rounding. Only the configuration is read: the state starts as a freshly
-    built Keras optimizer's (``iterations`` 0, zero slots), whatever steps
-    ``optimizer`` has taken.
+    SGD, Adam, AdamW, RMSprop, Adagrad and Ftrl with weight decay, clipping
+    and schedules (the module docstring lists each). Applying the
+    updates reproduces ``optimizer.apply(grads, variables)`` step by step, to
+    float rounding. Only the configuration is read: the state starts as a
+    freshly built Keras optimizer's, whatever steps ``optimizer`` has taken.
 
     Args:
       optimizer: a Keras 3 optimizer instance of a supported class (exactly that

@@ -30,16 +30,19 @@ def _div(x, d):
     return x / (x * 0 + d)
 
 
+def _progress(count, decay_steps, staircase: bool, dtype: Any):
+    """``count / decay_steps``, floored for a staircase schedule."""
+    p = _div(jnp.asarray(count, dtype), decay_steps)
+    return jnp.floor(p) if staircase else p
+
+
 def _exponential(s: Any, dtype: Any) -> optax.Schedule:
     initial = jnp.asarray(s.initial_learning_rate, dtype)
     decay_steps = jnp.asarray(s.decay_steps, dtype)
     decay_rate = jnp.asarray(s.decay_rate, dtype)
 
     def schedule(count):
-        p = _div(jnp.asarray(count, dtype), decay_steps)
-        if s.staircase:
-            p = jnp.floor(p)
-        return initial * jnp.power(decay_rate, p)
+        return initial * jnp.power(decay_rate, _progress(count, decay_steps, s.staircase, dtype))
 
     return schedule
 
@@ -86,9 +89,7 @@ def _inverse_time(s: Any, dtype: Any) -> optax.Schedule:
     decay_rate = jnp.asarray(s.decay_rate, dtype)
 
     def schedule(count):
-        p = _div(jnp.asarray(count, dtype), decay_steps)
-        if s.staircase:
-            p = jnp.floor(p)
+        p = _progress(count, decay_steps, s.staircase, dtype)
         return initial / (jnp.asarray(1, dtype) + decay_rate * p)
 
     return schedule
