@@ -9,6 +9,8 @@ The public surface:
   ``fista``.
 * ``research.engine``: the training engine (``train_and_evaluate``,
   ``Experiment``): many seeds and strengths in one compiled program.
+* ``research.lasso_path``: the exact Lasso / ElasticNet path (scikit-learn's
+  ``lasso_path``, faster; ``research.lasso``), imported on first use.
 * ``research.io.load_job`` reads a job's files back as ``research.results.Results``,
   the type a finished run has too; ``research.tables.aggregate`` makes one table
   of a multirun.
@@ -45,7 +47,17 @@ __all__ = [
     "fista",
     "from_keras",
     "kernel_mask",
+    "lasso_path",
     "proximal",
     "proximal_adagrad",
     "proximal_adam",
 ]
+
+
+def __getattr__(name: str):
+    # numba (the path solver's compiler) is imported only when the path is asked for.
+    if name == "lasso_path":
+        from research.lasso import lasso_path
+
+        return lasso_path
+    raise AttributeError(f"module 'research' has no attribute {name!r}")

@@ -1,0 +1,159 @@
+"""research.lasso_path against scikit-learn's lasso_path / enet_path and closed forms."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import enet_path
+from sklearn.linear_model import lasso_path as sk_lasso_path
+
+import research
+from research.lasso import lasso_path
+
+pytestmark = pytest.mark.parity
+
+
+def _problem(n, p, informative=5, seed=0, noise=0.3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    X[:, 1] = X[:, 0] + 0.1 * rng.standard_normal(n)  # two correlated features
+    w = np.zeros(p)
+    w[:informative] = rng.uniform(1, 3, informative) * rng.choice([-1, 1], informative)
+    return X, X @ w + noise * rng.standard_normal(n)
+
+
+def _relative_gap(X, y, alphas, coefs, l1_ratio=1.0):
+    """scikit-learn's duality gap (n-scaled) over ||y||^2, from scratch, per strength."""
+    n = len(y)
+    out = []
+    for alpha, w in zip(alphas, coefs.T, strict=True):
+        a, b = alpha * l1_ratio * n, alpha * (1 - l1_ratio) * n
+        r = y - X @ w
+        xta = X.T @ r - b * w
+        scale = min(1.0, a / np.abs(xta).max()) if np.abs(xta).max() > 0 else 1.0
+        primal = 0.5 * (r @ r + b * w @ w) + a * np.abs(w).sum()
+        dual = -0.5 * scale**2 * (r @ r + b * w @ w) + scale * (r @ y)
+        out.append((primal - dual) / (y @ y))
+    return np.array(out)
+
+
+def _objective(X, y, alpha, w, l1_ratio=1.0):
+    r = y - X @ w
+    return r @ r / (2 * len(y)) + alpha * (
+        l1_ratio * np.abs(w).sum() + 0.5 * (1 - l1_ratio) * w @ w
+    )
+
+
+def test_public_name_is_the_solver():
+    assert research.lasso_path is lasso_path
+
+
+@pytest.mark.parametrize(("n", "p"), [(200, 40), (60, 300)], ids=["gram", "residual"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_matches_scikit_learn_path(n, p, l1_ratio):
+    X, y = _problem(n, p)
+    # eps=1e-2 keeps p > n off the near-interpolating end, where the coefficients are
+    # ill-conditioned (there, the objective is compared: the next test).
+    alphas, coefs, gaps = lasso_path(X, y, alphas=30, eps=1e-2, l1_ratio=l1_ratio, tol=1e-10)
+    sk_alphas, sk_coefs, _ = enet_path(
+        X, y, alphas=30, eps=1e-2, l1_ratio=l1_ratio, tol=1e-12, max_iter=100_000
+    )
+    np.testing.assert_allclose(alphas, sk_alphas, rtol=1e-12)
+    assert coefs.shape == (p, 30) and coefs.dtype == np.float64
+    np.testing.assert_allclose(coefs, sk_coefs, atol=1e-5)
+    assert np.array_equal(coefs != 0, sk_coefs != 0)
+    relative = _relative_gap(X, y, alphas, coefs, l1_ratio)
+    assert relative.max() <= 1e-10 * (1 + 1e-6)
+    # dual_gaps are scikit-learn's: the gap of the 1/(2n)-scaled objective.
+    np.testing.assert_allclose(gaps, relative * (y @ y) / n, rtol=1e-3, atol=1e-12 * (y @ y) / n)
+
+
+@pytest.mark.parametrize(("n", "p"), [(300, 100), (80, 400)], ids=["gram", "residual"])
+def test_default_tolerance_certified_and_same_support(n, p):
+    """At tol=1e-6 every strength's gap is within scikit-learn's stopping rule, and the
+    objective is as low as scikit-learn's at the same tolerance (to that rule)."""
+    X, y = _problem(n, p, informative=10, seed=1)
+    alphas, coefs, _ = lasso_path(X, y)  # alphas=50, eps=1e-3, tol=1e-6
+    assert alphas.size == 50 and alphas[-1] == pytest.approx(alphas[0] * 1e-3)
+    assert _relative_gap(X, y, alphas, coefs).max() <= 1e-6 * (1 + 1e-6)
+    _, sk_coefs, _ = sk_lasso_path(X, y, alphas=alphas, tol=1e-6)
+    for k, alpha in enumerate(alphas):
+        ours, theirs = _objective(X, y, alpha, coefs[:, k]), _objective(X, y, alpha, sk_coefs[:, k])
+        assert ours <= theirs + 1e-6 * (y @ y) / len(y)
+    if n > p:  # a well-posed path: the supports agree exactly
+        assert np.array_equal(coefs != 0, sk_coefs != 0)
+
+
+def test_array_of_alphas_is_sorted_decreasing_and_ridge_matches_closed_form():
+    X, y = _problem(50, 8)
+    given = np.array([0.01, 1.0, 0.1])
+    alphas, coefs, _ = lasso_path(X, y, alphas=given, l1_ratio=0.0, tol=1e-14)
+    np.testing.assert_array_equal(alphas, [1.0, 0.1, 0.01])
+    n = len(y)
+    for k, alpha in enumerate(alphas):  # (X'X + n alpha I) w = X'y
+        ridge = np.linalg.solve(X.T @ X + n * alpha * np.eye(8), X.T @ y)
+        # The n-scaled objective is (n alpha)-strongly convex: |w - w*|^2 <= 2 gap / (n alpha).
+        bound = np.sqrt(2 * 1e-14 * (y @ y) / (n * alpha))
+        assert np.linalg.norm(coefs[:, k] - ridge) <= bound
+        assert np.linalg.norm(coefs[:, k] - ridge) < 1e-3 * np.linalg.norm(ridge)
+
+
+def test_first_strength_is_the_smallest_with_all_zero_and_just_below_it_is_not():
+    X, y = _problem(100, 20)
+    alphas, coefs, _ = lasso_path(X, y, alphas=3)
+    assert alphas[0] == pytest.approx(np.abs(X.T @ y).max() / len(y), rel=1e-12)
+    assert not coefs[:, 0].any()
+    _, below, _ = lasso_path(X, y, alphas=[alphas[0] * 0.99])
+    assert np.count_nonzero(below) == 1
+
+
+def test_edge_cases_zero_column_zero_target_and_float32():
+    X, y = _problem(60, 10)
+    X[:, 3] = 0.0
+    _, coefs, _ = lasso_path(X, y, alphas=10, tol=1e-10)
+    assert not coefs[3].any() and coefs[:, -1].any()
+    _, sk_coefs, _ = sk_lasso_path(X, y, alphas=10, tol=1e-12, max_iter=100_000)
+    np.testing.assert_allclose(coefs, sk_coefs, atol=1e-6)
+    alphas, zero, gaps = lasso_path(X, np.zeros(60), alphas=4)
+    assert not zero.any() and np.all(gaps == 0) and np.all(alphas > 0)
+    _, c32, _ = lasso_path(X.astype(np.float32), y.astype(np.float32), alphas=10, tol=1e-10)
+    assert c32.dtype == np.float32
+    np.testing.assert_allclose(c32, coefs, atol=1e-4)
+
+
+def test_max_iter_reached_warns_naming_the_strength():
+    X, y = _problem(40, 200, informative=20)
+    with pytest.warns(ConvergenceWarning, match=r"alpha=.* did not converge in max_iter=1 "):
+        _, _, gaps = lasso_path(X, y, alphas=5, max_iter=1)
+    assert gaps[-1] * len(y) > 1e-6 * (y @ y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lasso_path(X, y, alphas=5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"X": np.ones(5)}, r"^X: expected a 2-D array"),
+        ({"y": np.ones(7)}, r"^y: expected a 1-D array of 6 targets"),
+        ({"y": np.ones((6, 2))}, r"^y: expected a 1-D array"),
+        ({"y": np.array([1, 2, np.nan, 4, 5, 6.0])}, r"^y: contains NaN"),
+        ({"alphas": 0}, r"^alphas: expected an int >= 1"),
+        ({"alphas": []}, r"^alphas: expected an int >= 1 or a 1-D array"),
+        ({"alphas": [0.1, -1.0]}, r"^alphas: strengths must be finite and >= 0"),
+        ({"eps": 0.0}, r"^eps: expected a number > 0"),
+        ({"l1_ratio": 1.5}, r"^l1_ratio: expected a number in \[0, 1\]"),
+        ({"l1_ratio": 0.0}, r"^l1_ratio: a grid of strengths"),
+        ({"tol": -1.0}, r"^tol: expected a number >= 0"),
+        ({"max_iter": 0}, r"^max_iter: expected an int >= 1"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    args = {"X": np.arange(12.0).reshape(6, 2), "y": np.arange(6.0)}
+    args.update(kwargs)
+    X, y = args.pop("X"), args.pop("y")
+    with pytest.raises(ValueError, match=match):
+        lasso_path(X, y, **args)
