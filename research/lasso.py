@@ -43,6 +43,7 @@ MAX_GRAM_FEATURES = 8192
 """The Gram matrix is used when ``n_samples >= n_features`` up to this many features."""
 FIRST_WORKING_SET = 10
 ANDERSON = 5
+KKT_ZEROS = 1
 """Iterates combined by each Anderson extrapolation (every ``ANDERSON + 1`` epochs)."""
 INNER_TOL = 0.3
 """An inner solve stops at this fraction of the outer duality gap (celer's choice)."""
@@ -320,15 +321,19 @@ def _solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
     size = epochs = 0
     while True:
         r2, ry = _statistics(gram, Q, X, q, y, yy, r, w, b, xta)
-        l1 = l2sq = dual_norm = 0.0
+        l1 = l2sq = dual_norm = violation = 0.0
         for j in range(p):
             l1 += abs(w[j])
             l2sq += w[j] * w[j]
             dual_norm = (
                 max(dual_norm, abs(xta[j])) if a > 0.0 else dual_norm + (xta[j] + b * w[j]) ** 2
             )
+            if w[j] == 0.0 and alive[j]:
+                violation = max(violation, abs(xta[j]))
         gap = _gap(a, b, l1, l2sq, r2, ry, dual_norm)
-        if gap <= tol or epochs >= max_iter:
+        # Done at the gap, once no zero coefficient violates its optimality condition
+        # (|x_j' R| <= a): the zeros are then the solution's, as far as the gap can tell.
+        if (gap <= tol and (KKT_ZEROS == 0 or violation <= a)) or epochs >= max_iter:
             return gap, epochs
         count = support = 0
         radius = math.sqrt(2.0 * abs(gap)) / a if a > 0.0 else np.inf
@@ -439,9 +444,9 @@ def lasso_path(X, y, *, alphas=50, eps=1e-3, l1_ratio=1.0, tol=1e-6, max_iter=10
     gram = n >= p and p <= MAX_GRAM_FEATURES
     if gram:
         Q = np.ascontiguousarray(X.T @ X)
-        norms, X = np.ascontiguousarray(np.diag(Q)), np.empty((1, 1), order="F")
+        norms, X = np.ascontiguousarray(np.diag(Q)), np.empty((2, 2), order="F")
     else:
-        Q, norms = np.empty((1, 1)), np.ascontiguousarray(np.einsum("ij,ij->j", X, X))
+        Q, norms = np.empty((2, 2)), np.ascontiguousarray(np.einsum("ij,ij->j", X, X))
     coefs = np.empty((p, grid.size), dtype=dtype)
     gaps = np.empty(grid.size)
     w, r = np.zeros(p), y.copy()

@@ -20,9 +20,11 @@ a shared machine only ever adds time). Cases:
    compilations of the training program.
 3. ``overhead``: a step of ``optax.sgd`` alone vs with ``proximal(L1)`` or
    ``add_regularization(L1)`` on 10M parameters.
-4. ``lasso``: a Lasso path of 50 strengths (n=1000, p=500): the engine's
-   vmapped FISTA vs scikit-learn's ``lasso_path``, both to the reference
-   objective within 1e-6 relative.
+4. ``lasso``: a Lasso path of 50 strengths on three shapes (n=1000, p=500;
+   n=200, p=5000; n=20000, p=200), float64: ``research.lasso_path`` vs
+   scikit-learn's ``lasso_path`` and celer's ``celer_path``, each at the loosest
+   ``tol`` (from 1e-6) whose path has a relative duality gap of at most 1e-6 at
+   every strength by one shared check; zero patterns compared with scikit-learn's.
 5. ``compile``: time to the first result of the default experiment, with a
    cold and a warm persistent compilation cache.
 
@@ -294,84 +296,96 @@ def w_overhead(params_millions: float, steps: int) -> dict:
 
 
 # --------------------------------------------------------------------------- case 4
+LASSO_SHAPES = ((1000, 500), (200, 5000), (20000, 200))  # n = p / 2, p >> n, n >> p
+LASSO_ALPHAS = 50
+LASSO_GAP = 1e-6  # every solver: relative duality gap at most this at every strength
+
+
 def _lasso_problem(n: int, p: int):
+    """``sparse_regression``'s training split (n rows, p features), centered, float64."""
     import numpy as np
 
     from research.data import sparse_regression
 
     d = sparse_regression(n_samples=int(n / 0.8), n_features=p, n_informative=20, noise=0.5, seed=0)
     x, y = d.x_train.astype(np.float64), d.y_train[:, 0].astype(np.float64)
-    xc, yc = x - x.mean(0), y - y.mean()
-    alpha_max = np.abs(xc.T @ yc).max() / len(y)
-    alphas = np.geomspace(alpha_max, alpha_max * 1e-3, 50)
-    return d, x, y, xc, yc, alphas
+    xc, yc = np.asfortranarray(x - x.mean(0)), y - y.mean()
+    return d, x, y, xc, yc
 
 
-def _lasso_objective(xc, yc, alphas, coefs):
+def _relative_gaps(xc, yc, alphas, coefs, thetas=None):
+    """Each strength's duality gap over ||y||^2 in scikit-learn's n-scaling: the primal at
+    ``coefs`` minus the dual at scikit-learn's dual point (the residual, rescaled to be
+    feasible), or at the solver's own dual point ``thetas`` when it returns one, whichever
+    certifies the smaller gap. The one check every solver of the table passes."""
     import numpy as np
 
-    resid = yc[:, None] - xc @ coefs  # (n, K)
-    return 0.5 * np.mean(resid**2, axis=0) + alphas * np.abs(coefs).sum(axis=0)
+    n = len(yc)
+    r = yc[:, None] - xc @ coefs  # (n, K)
+    a = alphas * n
+    primal = 0.5 * np.sum(r * r, axis=0) + a * np.abs(coefs).sum(axis=0)
+
+    def dual(theta):  # theta (n, K), made feasible: |X' theta| <= a
+        scale = np.minimum(1.0, a / np.maximum(np.abs(xc.T @ theta).max(axis=0), 1e-300))
+        theta = theta * scale
+        return theta.T @ yc - 0.5 * np.sum(theta * theta, axis=0)
+
+    best = dual(r)
+    if thetas is not None:  # celer's theta is the residual over n
+        best = np.maximum(best, dual(np.asarray(thetas).T * n))
+    return (primal - best) / (yc @ yc)
 
 
-def w_lasso_reference(n: int, p: int) -> dict:
-    from sklearn.linear_model import lasso_path
+def _lasso_solver(system: str):
+    """``solve(x, y, alphas, tol) -> (coefs, dual points or None)`` of one system."""
+    if system == "research":
+        from research import lasso_path
 
-    _, _, _, xc, yc, alphas = _lasso_problem(n, p)
-    _, coefs, _ = lasso_path(xc, yc, alphas=alphas, tol=1e-12, max_iter=100_000)
-    return {"objective": _lasso_objective(xc, yc, alphas, coefs).tolist()}
+        return lambda x, y, alphas, tol: (lasso_path(x, y, alphas=alphas, tol=tol)[1], None)
+    if system in ("sklearn", "reference"):
+        from sklearn.linear_model import lasso_path
+
+        def solve(x, y, alphas, tol):
+            return lasso_path(x, y, alphas=alphas, tol=tol, max_iter=1_000_000)[1], None
+
+        return solve
+    if system == "celer":
+        from celer import celer_path
+
+        def solve(x, y, alphas, tol):
+            _, coefs, _, thetas = celer_path(
+                x, y, "lasso", alphas=alphas, tol=tol, max_iter=1000, return_thetas=True
+            )
+            return coefs, thetas
+
+        return solve
+    raise ValueError(system)
 
 
-def w_lasso_sklearn(n: int, p: int, tol: float, reference: list[float]) -> dict:
+def w_lasso(system: str, n: int, p: int, tol: float, runs: int = 3) -> dict:
+    """One solver's path at ``tol`` in a fresh process: the fastest of ``runs`` calls after a
+    warm-up (numba's compiled code loaded, every import done), the gaps and zero pattern."""
+    import warnings
+
     import numpy as np
-    from sklearn.linear_model import lasso_path
 
-    _, _, _, xc, yc, alphas = _lasso_problem(n, p)
-    start = time.perf_counter()
-    _, coefs, _ = lasso_path(xc, yc, alphas=alphas, tol=tol, max_iter=100_000)
-    seconds = time.perf_counter() - start
-    gap = (_lasso_objective(xc, yc, alphas, coefs) - np.asarray(reference)) / np.asarray(reference)
-    return {"seconds": seconds, "max_relative_gap": float(gap.max())}
-
-
-def w_lasso_engine(n: int, p: int, steps: int, reference: list[float]) -> dict:
-    import numpy as np
-
-    from research.engine import Experiment
-
-    _, x, _, xc, yc, alphas = _lasso_problem(n, p)
-    xb = np.hstack([x, np.ones((len(x), 1))])
-    lipschitz = float(np.linalg.eigvalsh(xb.T @ xb / len(x)).max())
-    experiment = Experiment(
-        {
-            "data": {
-                "name": "sparse_regression",
-                "n_samples": int(n / 0.8),
-                "n_features": p,
-                "n_informative": 20,
-                "noise": 0.5,
-                "seed": 0,
-            },
-            "model": {"name": "linear"},
-            "loss": "half_mse",
-            "regularizer": {"name": "l1", "l1": alphas.tolist()},
-            "method": "fista",
-            "optimizer": {"name": "sgd", "learning_rate": 1.0 / lipschitz},
-            "batch_size": len(x),
-            "epochs": steps,
-            "num_seeds": 1,
-            "record_every": 0,
-            "snapshot_seeds": 0,
-            "progress": False,
-        }
-    )
-    experiment.run()  # compile
-    start = time.perf_counter()
-    res = experiment.run()
-    seconds = time.perf_counter() - start
-    coefs = res.params["layers/0/kernel"][0, :, :, 0].T.astype(np.float64)  # (p, K)
-    gap = (_lasso_objective(xc, yc, alphas, coefs) - np.asarray(reference)) / np.asarray(reference)
-    return {"seconds": seconds, "max_relative_gap": float(gap.max()), "steps": steps}
+    _, _, _, xc, yc = _lasso_problem(n, p)
+    alpha_max = np.abs(xc.T @ yc).max() / n
+    alphas = np.geomspace(alpha_max, alpha_max * 1e-3, LASSO_ALPHAS)  # scikit-learn's grid
+    solve = _lasso_solver(system)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solve(xc[:50], yc[:50], alphas[:3], tol)  # warm-up on a slice
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            coefs, thetas = solve(xc, yc, alphas, tol)
+            times.append(time.perf_counter() - start)
+    return {
+        "seconds": min(times),
+        "max_relative_gap": float(_relative_gaps(xc, yc, alphas, coefs, thetas).max()),
+        "support": np.packbits(coefs != 0).tobytes().hex(),
+    }
 
 
 # --------------------------------------------------------------------------- case 5
@@ -398,9 +412,7 @@ WORKERS = {
         w_keras,
         w_sweep,
         w_overhead,
-        w_lasso_reference,
-        w_lasso_sklearn,
-        w_lasso_engine,
+        w_lasso,
         w_first_result,
     )
 }
@@ -504,39 +516,61 @@ def case_overhead(args) -> dict:
 
 
 def case_lasso(args) -> dict:
-    n, p = (200, 50) if args.quick else (1000, 500)
-    reference = measure("w_lasso_reference", n=n, p=p)["objective"]
-    out: dict = {"n": n, "p": p, "strengths": 50}
-    # FISTA steps to reach the reference objective within 1e-6 (relative) on every strength.
-    for steps in (30, 50, 70, 100, 150, 200, 300, 500, 700, 1000, 2000, 3000, 5000, 10000):
-        r = measure("w_lasso_engine", n=n, p=p, steps=steps, reference=reference)
-        if r["max_relative_gap"] <= 1e-6 or steps == 10000:
-            break
-    sk = None
-    for tol in (1e-4, 1e-6, 1e-8, 1e-10):
-        sk = measure("w_lasso_sklearn", n=n, p=p, tol=tol, reference=reference)
-        if sk["max_relative_gap"] <= 1e-6:
-            break
-    engine_t, sk_t = [], []
-    for _ in range(args.repeats):
-        engine_t.append(
-            measure("w_lasso_engine", n=n, p=p, steps=r["steps"], reference=reference)["seconds"]
-        )
-        sk_t.append(measure("w_lasso_sklearn", n=n, p=p, tol=tol, reference=reference)["seconds"])
-    out.update(
-        {
-            "engine_steps": r["steps"],
-            "engine_gap": r["max_relative_gap"],
-            "engine_seconds": statistics.median(engine_t),
-            "engine_peak_mb": r["peak_mb"],
-            "sklearn_tol": tol,
-            "sklearn_gap": sk["max_relative_gap"],
-            "sklearn_seconds": statistics.median(sk_t),
-            "sklearn_peak_mb": sk["peak_mb"],
+    """Each shape: every solver at the loosest tolerance (from 1e-6 down) whose path passes
+    the same gap check; then its time, alternated with the others, in ``repeats`` rounds."""
+    import numpy as np
+
+    shapes = [(200, 50), (50, 200)] if args.quick else list(LASSO_SHAPES)
+    rows = []
+    for n, p in shapes:
+        tols, first = {}, {}
+        for system in ("research", "sklearn", "celer"):
+            for tol in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10):
+                r = measure("w_lasso", system=system, n=n, p=p, tol=tol, runs=1)
+                if r["max_relative_gap"] <= LASSO_GAP:
+                    break
+            tols[system], first[system] = tol, r
+        seconds: dict[str, list[float]] = {s: [] for s in tols}
+        for _ in range(args.repeats):
+            for system, tol in tols.items():
+                seconds[system].append(
+                    measure("w_lasso", system=system, n=n, p=p, tol=tol)["seconds"]
+                )
+        med = {s: statistics.median(t) for s, t in seconds.items()}
+
+        def support(result, p=p):
+            bits = np.unpackbits(np.frombuffer(bytes.fromhex(result["support"]), np.uint8))
+            return bits[: p * LASSO_ALPHAS].reshape(p, LASSO_ALPHAS).astype(bool)
+
+        # The exact zero pattern, as far as a solver can tell: scikit-learn at tol=1e-12.
+        exact = support(measure("w_lasso", system="reference", n=n, p=p, tol=1e-12, runs=1))
+        sk_support = support(first["sklearn"])
+        row = {"n": n, "p": p, "strengths": LASSO_ALPHAS}
+        for system in tols:
+            pattern = support(first[system])
+            row[system] = {
+                "tol": tols[system],
+                "max_relative_gap": first[system]["max_relative_gap"],
+                "seconds": med[system],
+                "seconds_all": seconds[system],
+                "peak_mb": first[system]["peak_mb"],
+                "zero_pattern_differences_vs_sklearn": int((pattern != sk_support).sum()),
+                "strengths_with_sklearn_zero_pattern": int(
+                    (pattern == sk_support).all(axis=0).sum()
+                ),
+                "zero_pattern_differences_vs_exact": int((pattern != exact).sum()),
+            }
+        row["research/sklearn speed"] = med["sklearn"] / med["research"]
+        row["research/celer speed"] = med["celer"] / med["research"]
+        row["speed spread"] = {  # the ratio in each repeat: min and max
+            other: [
+                min(o / r for o, r in zip(seconds[other], seconds["research"], strict=True)),
+                max(o / r for o, r in zip(seconds[other], seconds["research"], strict=True)),
+            ]
+            for other in ("sklearn", "celer")
         }
-    )
-    out["engine/sklearn speed"] = out["sklearn_seconds"] / out["engine_seconds"]
-    return out
+        rows.append(row)
+    return {"rows": rows}
 
 
 def case_compile(args) -> dict:
@@ -627,13 +661,44 @@ def print_tables(results: dict) -> None:
         )
         console.print(f"3. Step time at {r['parameters'] / 1e6:.1f}M parameters: {parts}")
     if "lasso" in results:
-        r = results["lasso"]
-        console.print(
-            f"4. Lasso path, 50 strengths, n={r['n']} p={r['p']}: engine FISTA {r['engine_steps']} "
-            f"steps {r['engine_seconds']:.2f} s (gap {r['engine_gap']:.1e}) vs scikit-learn "
-            f"lasso_path tol={r['sklearn_tol']:g} {r['sklearn_seconds']:.2f} s (gap "
-            f"{r['sklearn_gap']:.1e}): engine {r['engine/sklearn speed']:.2f}x as fast"
+        t = Table(
+            title=f"4. Lasso path, {LASSO_ALPHAS} strengths, float64, relative duality gap "
+            f"<= {LASSO_GAP:g} at every strength: seconds (medians), ratios"
         )
+        for c in (
+            "n",
+            "p",
+            "research",
+            "scikit-learn",
+            "celer",
+            "research/sklearn",
+            "research/celer",
+            "tol r / s / c",
+            "max gap r / s / c",
+            "strengths with sklearn's zeros: r / c",
+            "zeros off tol=1e-12: r / s / c",
+        ):
+            t.add_column(c, justify="right")
+        for r in results["lasso"]["rows"]:
+            systems = ("research", "sklearn", "celer")
+            spread = r["speed spread"]
+            t.add_row(
+                f"{r['n']:,}",
+                f"{r['p']:,}",
+                f"{r['research']['seconds']:.3f}",
+                f"{r['sklearn']['seconds']:.3f}",
+                f"{r['celer']['seconds']:.3f}",
+                f"{r['research/sklearn speed']:.2f}x "
+                f"({spread['sklearn'][0]:.2f}-{spread['sklearn'][1]:.2f})",
+                f"{r['research/celer speed']:.2f}x "
+                f"({spread['celer'][0]:.2f}-{spread['celer'][1]:.2f})",
+                " / ".join(f"{r[s]['tol']:g}" for s in systems),
+                " / ".join(f"{r[s]['max_relative_gap']:.1e}" for s in systems),
+                f"{r['research']['strengths_with_sklearn_zero_pattern']} / "
+                f"{r['celer']['strengths_with_sklearn_zero_pattern']}",
+                " / ".join(str(r[s]["zero_pattern_differences_vs_exact"]) for s in systems),
+            )
+        console.print(t)
     if "compile" in results:
         r = results["compile"]
         console.print(
