@@ -113,12 +113,15 @@ def test_pruned_networks_compute_the_same_outputs(built):
     assert np.all(widths[:, 1:-1].sum(axis=1) < 30)  # units were removed
 
 
-def test_lasso_path_matches_scikit_learn(built):
+def test_lasso_path_matches_the_exact_path_and_scikit_learn(built):
     root, _ = built
     d = _data(root, "fig15_lasso_path")
     assert float(d["max_abs_difference"]) < 1e-4
     order = np.argsort(d["alphas"])[::-1]
-    np.testing.assert_array_equal(d["coefs"][order] == 0, d["sk_coefs"].T == 0)
+    np.testing.assert_array_equal(d["coefs"][order] == 0, d["exact_coefs"].T == 0)
+    np.testing.assert_allclose(d["exact_coefs"], d["sk_coefs"], atol=1e-8)
+    np.testing.assert_array_equal(d["exact_coefs"] == 0, d["sk_coefs"] == 0)
+    assert d["dense_coefs"].shape == (d["coefs"].shape[1], d["dense_alphas"].size)
 
 
 def test_digits_claims(built):

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from research.figures.style import COLORS, LINESTYLES, color, style
+from research.figures.style import COLORS, color, style
 
 __all__ = ["lasso_path", "optimizer_curves", "strength_sweep", "weight_histograms"]
 
@@ -110,24 +110,25 @@ def optimizer_curves(curves: dict[str, np.ndarray]) -> Figure:
 
 
 def lasso_path(
-    alphas: np.ndarray, coefs: np.ndarray, sk_alphas: np.ndarray, sk_coefs: np.ndarray
+    alphas: np.ndarray, coefs: np.ndarray, exact_alphas: np.ndarray, exact_coefs: np.ndarray
 ) -> Figure:
-    """Figure 15: Lasso coefficients vs strength; scikit-learn's path dashed.
+    """Figure 15: Lasso coefficients vs strength; the exact path as lines.
 
     Args:
       alphas: ``(K,)`` strengths of the engine's vmapped run; ``coefs`` ``(K, p)``.
-      sk_alphas: ``(M,)``; ``sk_coefs`` ``(p, M)`` from ``sklearn.linear_model.lasso_path``.
+      exact_alphas: ``(M,)``; ``exact_coefs`` ``(p, M)`` from ``research.lasso_path``
+        (or ``sklearn.linear_model.lasso_path``: the same shapes).
     """
     with style():
         fig, ax = plt.subplots()
         cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        active = np.flatnonzero(np.any(coefs != 0, axis=0) | np.any(sk_coefs != 0, axis=1))
+        active = np.flatnonzero(np.any(coefs != 0, axis=0) | np.any(exact_coefs != 0, axis=1))
         for i, j in enumerate(active):
             c = cycle[i % len(cycle)]
-            ax.plot(alphas, coefs[:, j], "o-", color=c, ms=3, linewidth=1.4)
-            ax.plot(sk_alphas, sk_coefs[j], LINESTYLES["proximal"], color="k", linewidth=0.8)
-        ax.plot([], [], "o-", color="0.4", label="this engine (vmapped proximal gradient)")
-        ax.plot([], [], "--", color="k", label="scikit-learn lasso_path")
+            ax.plot(alphas, coefs[:, j], "o", color=c, ms=3.5)
+            ax.plot(exact_alphas, exact_coefs[j], "-", color=c, linewidth=1.0)
+        ax.plot([], [], "o", color="0.4", label="engine (vmapped proximal gradient)")
+        ax.plot([], [], "-", color="0.4", label="research.lasso_path (exact)")
         ax.set(
             xscale="log",
             xlabel="L1 strength (alpha)",
