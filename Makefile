@@ -7,8 +7,9 @@ PYTEST_ARGS ?=
 PYTEST_SLURM_ARGS ?=
 REPRODUCE_ARGS ?=
 BENCH_ARGS ?= --json outputs/benchmark.json
+BENCH_GPU_ARGS ?= --json outputs/bench_gpu.json
 
-.PHONY: reproduce test bench lint format clean-venv
+.PHONY: reproduce test bench bench-gpu lint format clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,12 @@ test: $(VENV)/.installed-test
 # The benchmark (about 11 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
+
+# The GPU benchmark (under 5 minutes): on a CUDA machine, first `$(VENV)/bin/pip install -e '.[gpu]'`
+# (JAX for CUDA 12), then `make bench-gpu`. Without a CUDA GPU it says so and exits 0;
+# BENCH_GPU_ARGS="--cpu" runs it on CPU at tiny sizes; scripts/bench_gpu.py --help for the rest.
+bench-gpu: $(VENV)/.installed-test
+	$(PY) scripts/bench_gpu.py $(BENCH_GPU_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
