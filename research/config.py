@@ -49,8 +49,8 @@ class TrainConfig:
         kernels are penalized; null for all).
       optimizer: ``name`` (sgd, adam), ``learning_rate`` and the builder's
         other arguments (``research.methods.OPTIMIZERS``).
-      method: ``subgradient``, ``proximal``, ``preconditioned`` or ``fista``
-        (see ``research.methods``).
+      method: ``subgradient``, ``proximal``, ``preconditioned``, ``fista`` or
+        ``coordinate_descent`` (a linear model's exact path; see ``research.methods``).
       loss: a key of ``research.losses.LOSSES``.
       epochs, batch_size: the step count is ``epochs * ceil(n_train / batch_size)``;
         a last partial batch is averaged over its own size, as in Keras.
@@ -326,6 +326,9 @@ def resolve(config: Any) -> RunSpec:
     check_nonnegative("optimizer.learning_rate", learning_rate)
     opt_options = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rate")}
     methods.check_method(resolved["method"], optimizer["name"], opt_options, REGULARIZERS.get(name))
+    methods.check_exact(
+        resolved["method"], resolved["model"]["name"], resolved["loss"], name or "none", layers
+    )
     return RunSpec(
         data=resolved["data"],
         model=resolved["model"],

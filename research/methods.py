@@ -113,17 +113,55 @@ def _fista(reg, name, options, lr):
     return fista(L1(0.0) if reg is None else reg, lr)
 
 
+def _coordinate_descent(reg, name, options, lr):
+    del reg, name, options, lr
+    raise ValueError(
+        "method: coordinate_descent solves a linear model's path exactly on the host "
+        "(research.engine.exact); it has no optax transformation"
+    )
+
+
 METHODS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "subgradient": _subgradient,
     "proximal": _proximal,
     "preconditioned": _preconditioned,
     "fista": _fista,
+    "coordinate_descent": _coordinate_descent,
 }
 """The regularization methods by config name; the one list of them."""
 
 
 PROXIMAL_METHODS = ("proximal", "preconditioned", "fista")
 """The methods that apply the penalty's proximal map (so need a penalty that has one)."""
+
+
+EXACT_PENALTIES = ("none", "l1", "l2", "elastic_net")
+"""The penalties ``method=coordinate_descent`` solves exactly (``research.lasso_path``)."""
+
+
+def check_exact(method: str, model: str, loss: str, regularizer: str, layers: Any) -> None:
+    """Raises ``ValueError`` naming the key when ``method=coordinate_descent`` cannot solve
+    the run: it needs ``model=linear``, ``loss=half_mse`` and a penalty of ``EXACT_PENALTIES``
+    on the one kernel."""
+    if method != "coordinate_descent":
+        return
+    if model != "linear":
+        raise ValueError(
+            f"method: coordinate_descent solves a linear model exactly; use model=linear "
+            f"(got model={model})"
+        )
+    if loss != "half_mse":
+        raise ValueError(
+            "loss: method=coordinate_descent minimizes scikit-learn's Lasso / ElasticNet "
+            f"objective; use loss=half_mse (got {loss})"
+        )
+    if regularizer not in EXACT_PENALTIES:
+        raise ValueError(
+            f"regularizer: method=coordinate_descent supports {', '.join(EXACT_PENALTIES)} "
+            f"(got {regularizer})"
+        )
+    if layers is not None:
+        raise ValueError("regularizer.layers: method=coordinate_descent penalizes the one kernel")
 
 
 def check_method(

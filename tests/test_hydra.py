@@ -284,8 +284,8 @@ def test_compose_gives_the_engine_everything_it_needs():
     cfg = _compose(["experiment=lasso_path"])
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert len(plain["regularizer"]["l1"]) == 20
-    assert plain["method"] == {"name": "proximal"}
-    assert plain["batch_size"] == 160  # full batch on the 160 training points
+    assert plain["method"] == {"name": "coordinate_descent"}  # the exact path
+    assert plain["batch_size"] == 160  # full batch on the 160 training points (method=proximal)
 
 
 def test_an_old_experiment_name_warns_and_runs_the_same_job(tmp_path):

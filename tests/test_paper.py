@@ -119,7 +119,7 @@ def test_lasso_path_matches_the_exact_path_and_scikit_learn(built):
     assert float(d["max_abs_difference"]) < 1e-4
     order = np.argsort(d["alphas"])[::-1]
     np.testing.assert_array_equal(d["coefs"][order] == 0, d["exact_coefs"].T == 0)
-    np.testing.assert_allclose(d["exact_coefs"], d["sk_coefs"], atol=1e-8)
+    np.testing.assert_allclose(d["exact_coefs"], d["sk_coefs"], atol=1e-6)  # float32 params
     np.testing.assert_array_equal(d["exact_coefs"] == 0, d["sk_coefs"] == 0)
     assert d["dense_coefs"].shape == (d["coefs"].shape[1], d["dense_alphas"].size)
 

@@ -6,6 +6,7 @@ function the command line, the tests, the figures and the benchmark call.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -17,7 +18,7 @@ from research import data as data_lib
 from research import models
 from research.checks import check_nonnegative
 from research.config import resolve
-from research.engine import loop
+from research.engine import exact, loop
 from research.engine.moments import moments
 from research.engine.packing import Program
 from research.engine.spec import ProgramSpec, program_spec
@@ -151,6 +152,9 @@ class Experiment:
     def run(self, strengths: dict[str, Any] | None = None) -> Results:
         """Trains and evaluates; ``strengths`` replaces the strength vectors (same length K)."""
         strengths, args = self._args(strengths)
+        if self.run_spec.method == exact.METHOD:  # solved on the host, no program
+            run = dataclasses.replace(self.run_spec, strengths=strengths)
+            return exact.train(run, self.spec, self.data, args[1], self._arrays)
         if not self.spec.progress:
             return self._results(self.program(*args), strengths)
         from rich.progress import Progress
