@@ -16,6 +16,11 @@ a shared machine only ever adds time). Cases:
    has no penalty term (the prox step applies it), while the engine records
    the regularized loss every step; a second bare loop that also records it
    ("bare + penalty") shows what that recording costs in plain JAX.
+   The engine and the bare loops run on one JAX CPU device here
+   (``RESEARCH_CPU_DEVICES=1``), so that the ratio compares the same hardware.
+1b. ``cores``: the engine at 1 and 10,000 seeds on all cores (its default: seeds
+   split over one CPU device per core, ``research.engine.devices``) vs one core
+   (``taskset -c 0``, one device) vs one device on all cores.
 2. ``sweep``: 32 strengths x 100 seeds in one vmapped program vs 32 runs;
    compilations of the training program.
 3. ``overhead``: a step of ``optax.sgd`` alone vs with ``proximal(L1)`` or
@@ -29,7 +34,7 @@ a shared machine only ever adds time). Cases:
    cold and a warm persistent compilation cache.
 
   python scripts/benchmark.py                    # everything (about 11 minutes on 2 cores)
-  python scripts/benchmark.py --cases line_outliers --repeats 5
+  python scripts/benchmark.py --cases line_outliers cores lasso --repeats 3
   python scripts/benchmark.py --quick --json out.json   # CI-sized
   python scripts/benchmark.py --cases line_outliers --baseline ../old  # vs another checkout
 """
@@ -419,13 +424,21 @@ WORKERS = {
 
 
 # --------------------------------------------------------------------------- driver
-def measure(worker: str, **kwargs) -> dict:
-    """Runs one worker in a fresh process; returns its result and peak memory."""
+ONE_DEVICE = {"RESEARCH_CPU_DEVICES": "1"}  # the engine's seeds on one JAX CPU device
+
+
+def measure(worker: str, *, env: dict | None = None, one_core: bool = False, **kwargs) -> dict:
+    """Runs one worker in a fresh process; returns its result and peak memory.
+
+    ``env``: extra environment (``ONE_DEVICE`` keeps the engine's seeds on one device);
+    ``one_core``: the process may run on one core only (``taskset -c 0``).
+    """
+    command = [sys.executable, __file__, "--worker", worker, json.dumps(kwargs)]
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", worker, json.dumps(kwargs)],
+        (["taskset", "-c", "0"] if one_core else []) + command,
         capture_output=True,
         text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
     )
     if out.returncode != 0:
         raise RuntimeError(f"{worker}({kwargs}) failed:\n{out.stderr[-3000:]}")
@@ -462,11 +475,11 @@ def case_line_outliers(args) -> dict:
                 (s, n) for n in seeds_list for s in vectorized
             ]:
                 if system == "w_bare_recorded":
-                    r = measure("w_bare", seeds=seeds, variant="l1_prox_recorded")
+                    r = measure("w_bare", env=ONE_DEVICE, seeds=seeds, variant="l1_prox_recorded")
                 elif system == "baseline":
                     r = measure_baseline(args.baseline, seeds=seeds, variant=variant)
                 else:
-                    r = measure(system, seeds=seeds, variant=variant)
+                    r = measure(system, env=ONE_DEVICE, seeds=seeds, variant=variant)
                 key = (system, seeds if system in vectorized else 0)
                 rates.setdefault(key, []).append(r["seed_steps"] / r["seconds"])
                 rates.setdefault(("peak_mb", key), []).append(r["peak_mb"])
@@ -496,6 +509,40 @@ def case_line_outliers(args) -> dict:
     return {"rows": rows}
 
 
+def case_cores(args) -> dict:
+    """The engine on every core (its default) vs on one core (``taskset -c 0``, one device)
+    and vs one device on every core (XLA's own threads only), alternated in each repeat."""
+    seeds_list = [512] if args.quick else [1, 10_000]
+    setups = {
+        "all cores": {},
+        "one device": {"env": ONE_DEVICE},
+        "one core": {"env": ONE_DEVICE, "one_core": True},
+    }
+    rows = []
+    for variant in ("l1_prox",) if args.quick else ("l2", "l1_prox"):
+        for seeds in seeds_list:
+            rates: dict[str, list[float]] = {name: [] for name in setups}
+            for _ in range(args.repeats):
+                for name, how in setups.items():
+                    r = measure("w_engine", **how, seeds=seeds, variant=variant)
+                    rates[name].append(r["seed_steps"] / r["seconds"])
+            med = {k: statistics.median(v) for k, v in rates.items()}
+            rows.append(
+                {
+                    "variant": variant,
+                    "seeds": seeds,
+                    **med,
+                    "all cores/one core": med["all cores"] / med["one core"],
+                    "all cores/one device": med["all cores"] / med["one device"],
+                    "spread all/one core": [
+                        f(a / o for a, o in zip(rates["all cores"], rates["one core"], strict=True))
+                        for f in (min, max)
+                    ],
+                }
+            )
+    return {"cores": os.cpu_count(), "rows": rows}
+
+
 def case_sweep(args) -> dict:
     k, s, epochs = (4, 8, 2) if args.quick else (32, 100, EPOCHS)
     return {"strengths": k, "seeds": s, **measure("w_sweep", strengths=k, seeds=s, epochs=epochs)}
@@ -520,7 +567,7 @@ def case_lasso(args) -> dict:
     the same gap check; then its time, alternated with the others, in ``repeats`` rounds."""
     import numpy as np
 
-    shapes = [(200, 50), (50, 200)] if args.quick else list(LASSO_SHAPES)
+    shapes = [(50, 200)] if args.quick else list(LASSO_SHAPES)
     rows = []
     for n, p in shapes:
         tols, first = {}, {}
@@ -588,6 +635,7 @@ def case_compile(args) -> dict:
 
 CASES = {
     "line_outliers": case_line_outliers,
+    "cores": case_cores,
     "sweep": case_sweep,
     "overhead": case_overhead,
     "lasso": case_lasso,
@@ -638,6 +686,26 @@ def print_tables(results: dict) -> None:
                 else f"{r['engine/bare_recorded']:.2f}x",
                 "-" if r.get("baseline/bare") is None else f"{r['baseline/bare']:.2f}x",
                 f"{r['engine_peak_mb']:.0f}",
+            )
+        console.print(t)
+    if "cores" in results:
+        t = Table(
+            title=f"1b. Cores: the engine's seed-steps/s on all {results['cores']['cores']} cores "
+            "(its default) vs one core and vs one device, medians"
+        )
+        for c in ("penalty", "seeds", "all cores", "one device", "one core", "all/one core",
+                  "all/one device"):  # fmt: skip
+            t.add_column(c, justify="right")
+        for r in results["cores"]["rows"]:
+            lo, hi = r["spread all/one core"]
+            t.add_row(
+                r["variant"],
+                f"{r['seeds']:,}",
+                f"{r['all cores']:,.0f}",
+                f"{r['one device']:,.0f}",
+                f"{r['one core']:,.0f}",
+                f"{r['all cores/one core']:.2f}x ({lo:.2f}-{hi:.2f})",
+                f"{r['all cores/one device']:.2f}x",
             )
         console.print(t)
     if "sweep" in results:

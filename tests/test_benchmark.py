@@ -31,6 +31,12 @@ def test_benchmark_quick_runs_every_case(tmp_path):
     assert sweep["program_compiles_vmapped"] == 1
     assert sweep["program_compiles_vmapped_new_values"] == 1
     assert sweep["program_compiles_separate_runs"] == 1
-    assert results["lasso"]["engine_gap"] <= 1e-6 and results["lasso"]["sklearn_gap"] <= 1e-6
+    (lasso,) = results["lasso"]["rows"]
+    for system in ("research", "sklearn", "celer"):
+        assert 0 < lasso[system]["seconds"] and lasso[system]["max_relative_gap"] <= 1e-6
+    assert lasso["research/sklearn speed"] > 0 and lasso["research/celer speed"] > 0
+    (cores,) = results["cores"]["rows"]
+    assert cores["all cores"] > 0 and cores["one core"] > 0 and cores["all cores/one core"] > 0
+    assert "4. Lasso path" in run.stdout and "1b. Cores" in run.stdout
     assert results["compile"]["cold_seconds"] > 0 and results["overhead"]["parameters"] > 0
     assert "1. Line with outliers" in run.stdout
