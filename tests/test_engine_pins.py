@@ -17,6 +17,7 @@ import optax
 import pytest
 
 from research import models
+from research.methods import PROXIMAL_METHODS
 from research.optim import add_regularization, fista, proximal, proximal_adam
 from research.regularizers import L1, ElasticNet
 from research.train import train_and_evaluate
@@ -210,9 +211,10 @@ CASES = {
 }
 
 
-def _train_by_hand(tx, reg, params, x, y, steps):
+def _train_by_hand(tx, reg, params, x, y, steps, end_penalty=False):
     """Full-batch training of ``x @ kernel + bias`` on the half MSE; returns the final
-    params and each step's loss plus penalty at the params before the step."""
+    params and each step's loss plus penalty at the params before the step (after it
+    with ``end_penalty``)."""
 
     def loss(p):
         layer = p["layers"][0]
@@ -221,9 +223,10 @@ def _train_by_hand(tx, reg, params, x, y, steps):
     @jax.jit
     def step(p, state):
         value, grads = jax.value_and_grad(loss)(p)
-        total = value + (reg(p) if reg is not None else 0.0)
         updates, state = tx.update(grads, state, p)
-        return optax.apply_updates(p, updates), state, total
+        new = optax.apply_updates(p, updates)
+        total = value + (reg(new if end_penalty else p) if reg is not None else 0.0)
+        return new, state, total
 
     state, totals = tx.init(params), []
     for _ in range(steps):
@@ -241,9 +244,9 @@ def test_each_method_is_the_documented_optax_chain(case):
     d = res.data
     assert d.x_train.shape == (40, 6)
     _, params = _init_params({"name": "linear"}, 6, 1, seed=0, num_seeds=1, i=0)
-    want, totals = _train_by_hand(
-        tx, reg, params, jnp.asarray(d.x_train), jnp.asarray(d.y_train), LINEAR["epochs"]
-    )
+    x, y = jnp.asarray(d.x_train), jnp.asarray(d.y_train)
+    end_penalty = method in PROXIMAL_METHODS
+    want, totals = _train_by_hand(tx, reg, params, x, y, LINEAR["epochs"], end_penalty)
     # The engine trains this full-batch linear least-squares problem from the data's
     # centered second moments (X^T X ...) rather than from the data, so it agrees with
     # the hand-written loop to float32 rounding, not bitwise.
@@ -251,7 +254,8 @@ def test_each_method_is_the_documented_optax_chain(case):
         np.testing.assert_allclose(
             res.params[path][0, 0], value, rtol=1e-4, atol=1e-5, err_msg=path
         )
-    # Full batches: an epoch's loss is its one step's loss plus penalty.
+    # Full batches: an epoch's loss is its one step's loss plus the penalty (at the
+    # params after the step for the proximal methods, which record it at epoch ends).
     np.testing.assert_allclose(res.history["epoch_loss"][0, 0], totals, rtol=1e-4, atol=1e-6)
     # Training moved the params (the comparison is not of two untrained models).
     kernel = "layers/0/kernel"

@@ -7,7 +7,8 @@ It reads top to bottom:
 2. ``num_chunks`` chunks of ``steps_per_chunk`` steps (then the remainder),
    each followed by a weight snapshot of the first ``snapshot_seeds`` seeds;
    inside a chunk, blocks of ``steps_per_block`` steps whose step losses go
-   to one buffer and are folded into the epoch sums once a block;
+   to one buffer and are folded into the epoch sums once a block (with
+   ``penalty_at_epoch_end``, the penalty at each epoch's end params too);
 3. end-of-run metrics, final params, epoch losses and snapshots.
 
 Seeds and strengths are two ``vmap`` axes of the step: ``(seeds, strengths, ...)``.
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 
 from research.engine.metrics import evaluate
 from research.engine.spec import UNROLL, ProgramSpec, steps_per_block
-from research.engine.step import init_state, train_step
+from research.engine.step import init_state, penalty, train_step
 from research.regularizers import sum_by_dot
 from research.results import flat_paths
 
@@ -53,20 +54,49 @@ def snapshot(spec: ProgramSpec, states: dict[str, Any]) -> jax.Array:
     )
 
 
-def record(spec: ProgramSpec, states, step_end, totals, batch_sizes) -> dict[str, Any]:
-    """Adds a block of step losses ``(length, S, K)`` to the epoch sums; finds divergence."""
-    length = totals.shape[0]
+_NEVER = jnp.iinfo(jnp.int32).max
+"""The first non-finite step of a run that has none (before ``diverged_step`` is set)."""
+
+
+def _first_bad(values: jax.Array, steps: jax.Array) -> jax.Array:
+    """``(S, K)``: the first of ``steps`` whose value in ``values`` ``(n, S, K)`` is not
+    finite, ``_NEVER`` if none."""
+    return jnp.min(jnp.where(jnp.isfinite(values), _NEVER, steps[:, None, None]), 0, initial=_NEVER)
+
+
+def record(
+    spec: ProgramSpec, states, step_end, losses, batch_sizes, penalties=None
+) -> dict[str, Any]:
+    """Folds a block that ends at ``step_end`` into the epoch sums; finds divergence.
+
+    Args:
+      spec: the program spec.
+      states: the runs' states ``(S, K, ...)``.
+      step_end: the step after the block.
+      losses: the block's step losses ``(length, S, K)``, weighted by their
+        batch sizes in the sums (as Keras weights them in the epoch mean).
+      batch_sizes: ``(steps_per_epoch,)`` real examples per batch.
+      penalties: with ``spec.penalty_at_epoch_end``, ``(n, S, K)`` penalties at
+        the params that end the block's last ``n`` epochs (epoch ``i`` ending
+        ``(n - 1 - i) * steps_per_epoch`` steps before ``step_end``), each
+        added once to its epoch's mean; zeros where the block ends no epoch.
+
+    ``diverged_step`` becomes the first step whose loss is not finite, a
+    penalty counting as the loss at the params before the step after its
+    epoch (the run's step count for the last epoch).
+    """
+    spe = spec.steps_per_epoch
+    length = losses.shape[0]
     steps = step_end - length + jnp.arange(length)
-    # Keras weights each batch's loss by its size in the epoch mean.
-    weighted = totals * batch_sizes[steps % spec.steps_per_epoch][:, None, None]
-    epoch_loss = (
-        states["epoch_loss"]
-        .at[..., steps // spec.steps_per_epoch]
-        .add(jnp.moveaxis(weighted, 0, -1))
-    )
-    bad = ~jnp.isfinite(totals)
-    first_bad = (step_end - length + jnp.argmax(bad, axis=0)).astype(jnp.int32)
-    diverged = (states["diverged_step"] < 0) & jnp.any(bad, axis=0)
+    weighted = losses * batch_sizes[steps % spe][:, None, None]
+    epoch_loss = states["epoch_loss"].at[..., steps // spe].add(jnp.moveaxis(weighted, 0, -1))
+    first_bad = _first_bad(losses, steps)
+    if penalties is not None:
+        ends = step_end - spe * jnp.arange(penalties.shape[0] - 1, -1, -1)
+        epochs = jnp.maximum(ends // spe - 1, 0)  # a block ending no epoch adds zeros
+        epoch_loss = epoch_loss.at[..., epochs].add(spec.n_train * jnp.moveaxis(penalties, 0, -1))
+        first_bad = jnp.minimum(first_bad, _first_bad(penalties, ends))
+    diverged = (states["diverged_step"] < 0) & (first_bad < _NEVER)
     return {
         **states,
         "epoch_loss": epoch_loss,
@@ -75,23 +105,53 @@ def record(spec: ProgramSpec, states, step_end, totals, batch_sizes) -> dict[str
 
 
 # Scan bodies. ``args`` are the step's traced arguments (keys, strengths, lr, arrays).
-def _one_step(step_all, args, carry, _):
+def _one_step(spec: ProgramSpec, step_all, args, carry, _):
+    """One step of every run. Outputs the loss that goes into the epoch sums and, when
+    step losses are recorded and differ from it, the regularized step loss."""
     step, states = carry
-    states, total = step_all(step, states, *args)
-    return (step + 1, states), total
+    states, (data_loss, step_penalty) = step_all(step, states, *args)
+    total = data_loss if step_penalty is None else data_loss + step_penalty
+    summed = data_loss if spec.penalty_at_epoch_end else total
+    recorded = total if spec.record_step_loss and spec.penalty_at_epoch_end else None
+    return (step + 1, states), (summed, recorded)
 
 
-def _one_block(spec: ProgramSpec, step_all, args, batch_sizes, length: int, carry, _):
-    one_step = functools.partial(_one_step, step_all, args)
-    (step, states), totals = jax.lax.scan(one_step, carry, None, length=length, unroll=UNROLL)
-    states = record(spec, states, step, totals, batch_sizes)
-    return (step, states), (totals if spec.record_step_loss else None)
+def _one_block(spec: ProgramSpec, step_all, penalty_all, args, batch_sizes, length: int, carry, _):
+    """``length`` steps, then their losses folded into the epoch sums.
+
+    With ``penalty_at_epoch_end``, a block of whole epochs (``steps_per_block``)
+    runs epoch by epoch and takes the penalty after each; a shorter block takes
+    it after its last step if that ends an epoch (a branch taken once a block).
+    """
+    spe = spec.steps_per_epoch
+    one_step = functools.partial(_one_step, spec, step_all, args)
+    penalties = None
+    if spec.penalty_at_epoch_end and spec.chunks_start_epochs and length % spe == 0:
+
+        def one_epoch(carry, _):
+            carry, out = jax.lax.scan(one_step, carry, None, length=spe, unroll=UNROLL)
+            return carry, (out, penalty_all(carry[1]["params"]))
+
+        carry, (out, penalties) = jax.lax.scan(one_epoch, carry, None, length=length // spe)
+        out = jax.tree.map(lambda a: a.reshape(length, *a.shape[2:]), out)
+    else:
+        carry, out = jax.lax.scan(one_step, carry, None, length=length, unroll=UNROLL)
+        if spec.penalty_at_epoch_end:
+            params = carry[1]["params"]
+            shape = jax.eval_shape(penalty_all, params)
+            zeros = lambda _: jnp.zeros(shape.shape, shape.dtype)  # noqa: E731
+            penalties = jax.lax.cond(carry[0] % spe == 0, penalty_all, zeros, params)[None]
+    step, states = carry
+    summed, recorded = out
+    states = record(spec, states, step, summed, batch_sizes, penalties)
+    step_losses = (summed if recorded is None else recorded) if spec.record_step_loss else None
+    return (step, states), step_losses
 
 
-def _run_steps(spec: ProgramSpec, step_all, args, batch_sizes, carry, length: int):
+def _run_steps(spec: ProgramSpec, step_all, penalty_all, args, batch_sizes, carry, length: int):
     """``length`` steps in blocks; returns the carry and the step losses (if recorded)."""
-    block = steps_per_block(length, spec.num_runs, spec.record_buffer)
-    one_block = functools.partial(_one_block, spec, step_all, args, batch_sizes, block)
+    block = steps_per_block(spec, length)
+    one_block = functools.partial(_one_block, spec, step_all, penalty_all, args, batch_sizes, block)
     carry, totals = jax.lax.scan(one_block, carry, None, length=length // block)
     if spec.record_step_loss:
         totals = totals.reshape((length, *totals.shape[2:]))
@@ -118,9 +178,11 @@ def train(spec: ProgramSpec, graph: Any, keys, strengths, lr, arrays) -> dict[st
         step_all = jax.vmap(
             jax.vmap(functools.partial(train_step, spec, graph), over_strengths), over_seeds
         )
+        penalty_each = jax.vmap(jax.vmap(functools.partial(penalty, spec)), (None, 0))
+        penalty_all = functools.partial(penalty_each, strengths)  # params -> (S, K)
         batch_sizes = jnp.sum(arrays["w_pad"].reshape(spec.steps_per_epoch, spec.batch_size), 1)
         args = (keys, strengths, lr, arrays)
-        run_steps = functools.partial(_run_steps, spec, step_all, args, batch_sizes)
+        run_steps = functools.partial(_run_steps, spec, step_all, penalty_all, args, batch_sizes)
 
         # ---- the step loop: chunks between snapshots, then the remainder
         first = snapshot(spec, states)

@@ -18,10 +18,13 @@ __all__ = ["evaluate"]
 def evaluate(spec: ProgramSpec, graph: Any, state, strength, arrays) -> dict[str, jax.Array]:
     """The metrics of ``research.results.Results.metrics`` for one trained model.
 
-    ``train_loss`` is the last epoch's mean loss (with the penalty, as Keras
-    reports it); ``test_loss`` has no penalty. Sparsity: ``exact_zeros`` and
-    ``near_zeros`` (``|w| < sparsity_tol``) per kernel, and per hidden layer
-    ``dead_neurons``, units whose incoming or outgoing weights are all zero.
+    ``train_loss`` is the last epoch's recorded loss, penalty included: the mean
+    of its regularized batch losses (Keras's) for ``method=subgradient``, the
+    mean of its data losses plus the penalty at the final params for the
+    proximal methods (``ProgramSpec.penalty_at_epoch_end``). ``test_loss`` has
+    no penalty. Sparsity: ``exact_zeros`` and ``near_zeros`` (``|w| <
+    sparsity_tol``) per kernel, and per hidden layer ``dead_neurons``, units
+    whose incoming or outgoing weights are all zero.
     """
     params = state["params"]
     pred = models.apply(graph, params, arrays["x_test"])

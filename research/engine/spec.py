@@ -11,6 +11,12 @@ Steps are counted in three units, each named for what it counts:
   (``num_chunks`` of them, then ``remainder_steps`` more);
 * a *block* is ``steps_per_block`` steps whose losses are kept in one buffer
   before the epoch sums and divergence checks fold them in.
+
+An *epoch* is ``steps_per_epoch`` steps, one pass over the training set. Its
+recorded loss is the batch-size-weighted mean of its step losses; for the
+methods that apply the penalty by its proximal map, where the penalty is not
+part of the differentiated loss, those are data losses and the penalty is
+added once, at the params that end the epoch (``penalty_at_epoch_end``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 from research.config import RunSpec
 from research.data import Dataset
 from research.engine.moments import uses_moments
+from research.methods import PROXIMAL_METHODS
+from research.regularizers import REGULARIZERS
 
 __all__ = ["SUM_BY_DOT_FROM", "UNROLL", "ProgramSpec", "freeze", "program_spec", "steps_per_block"]
 
@@ -93,12 +101,42 @@ class ProgramSpec:
     def sum_by_dot(self) -> bool:
         return self.num_runs >= SUM_BY_DOT_FROM
 
+    @property
+    def penalty_at_epoch_end(self) -> bool:
+        """Whether an epoch's loss adds the penalty once, at the params that end the epoch,
+        to the mean of its data losses (``research.methods.PROXIMAL_METHODS``: the prox
+        applies the penalty, so no step needs its value). Otherwise (``subgradient``) each
+        step's loss is the regularized loss of its batch, as Keras reports it."""
+        return self.method in PROXIMAL_METHODS and self.regularizer in REGULARIZERS
 
-def steps_per_block(steps: int, runs: int, buffer: int) -> int:
-    """The longest block dividing ``steps`` whose losses for ``runs`` runs fit ``buffer``."""
-    longest = max(1, buffer // runs)
+    @property
+    def step_penalty(self) -> bool:
+        """Whether each step computes the penalty at its params: for its loss, or for the
+        recorded step losses, which are always the regularized loss of each step."""
+        has_penalty = self.regularizer in REGULARIZERS
+        return has_penalty and (self.record_step_loss or not self.penalty_at_epoch_end)
+
+    @property
+    def chunks_start_epochs(self) -> bool:
+        """Whether every chunk (the remainder's too) starts at the first step of an epoch."""
+        return self.steps_per_chunk % self.steps_per_epoch == 0
+
+
+def steps_per_block(spec: ProgramSpec, steps: int) -> int:
+    """The longest block dividing a chunk of ``steps`` whose losses fit ``record_buffer``.
+
+    With ``penalty_at_epoch_end``, an epoch may end only where the loop knows it
+    statically or once a block: a block is then whole epochs (when chunks start
+    epochs, ``chunks_start_epochs``) or divides an epoch, so that epochs end at
+    block ends.
+    """
+    longest = max(1, spec.record_buffer // spec.num_runs)
     small = [d for d in range(1, math.isqrt(steps) + 1) if steps % d == 0]
-    return max(d for d in small + [steps // d for d in small] if d <= longest)
+    blocks = [d for d in small + [steps // d for d in small] if d <= longest]
+    if spec.penalty_at_epoch_end:
+        epoch, whole = spec.steps_per_epoch, spec.chunks_start_epochs
+        blocks = [d for d in blocks if epoch % d == 0 or (whole and d % epoch == 0)]
+    return max(blocks)
 
 
 def program_spec(run: RunSpec, dataset: Dataset) -> ProgramSpec:

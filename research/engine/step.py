@@ -100,6 +100,7 @@ def transform(spec: ProgramSpec, strength: dict[str, jax.Array], lr: jax.Array):
 
 
 def penalty(spec: ProgramSpec, strength: dict[str, jax.Array], params: Any) -> jax.Array:
+    """The penalty of ``params`` at one strength setting (0 without a regularizer)."""
     reg = regularizer(spec, strength)
     return jnp.zeros(()) if reg is None else reg(params)
 
@@ -147,10 +148,15 @@ def _batch(spec: ProgramSpec, step: jax.Array, state, key, arrays):
 
 
 def train_step(spec: ProgramSpec, graph: Any, step, state, key, strength, lr, arrays):
-    """One optimizer step; returns the new state and the regularized loss of the batch.
+    """One optimizer step; returns the new state and the batch's losses at the params
+    before the step: ``(data_loss, step_penalty)``.
 
-    ``epoch_loss`` and ``diverged_step`` pass through: the loop folds the
-    step losses into them once a block (``research.engine.loop``).
+    ``step_penalty`` is the penalty at those params when ``spec.step_penalty``,
+    else None: the methods that apply the penalty by its proximal map do not
+    need its value every step, and the loop adds it once an epoch instead
+    (``ProgramSpec.penalty_at_epoch_end``). ``epoch_loss`` and
+    ``diverged_step`` pass through: the loop folds the losses into them once
+    a block (``research.engine.loop``).
     """
     xb, yb, wb, order = _batch(spec, step, state, key, arrays)
     params = state["params"]
@@ -164,9 +170,9 @@ def train_step(spec: ProgramSpec, graph: Any, step, state, key, strength, lr, ar
         return losses.LOSSES[spec.loss](models.apply(graph, p, xb), yb, wb)
 
     data_loss, grads = jax.value_and_grad(objective)(params)
-    total = data_loss + penalty(spec, strength, params)
+    step_penalty = penalty(spec, strength, params) if spec.step_penalty else None
     updates, opt_state = transform(spec, strength, lr).update(grads, state["opt"], params)
     new = {**state, "params": optax.apply_updates(params, updates), "opt": opt_state}
     if spec.shuffle:
         new["order"] = order
-    return new, total
+    return new, (data_loss, step_penalty)
