@@ -43,7 +43,9 @@ MAX_GRAM_FEATURES = 8192
 """The Gram matrix is used when ``n_samples >= n_features`` up to this many features."""
 FIRST_WORKING_SET = 10
 ANDERSON = 5
-KKT_ZEROS = 1
+KKT_SLACK = 1e-9
+"""A zero coefficient violates its optimality condition when ``|x_j' R| > a (1 + KKT_SLACK)``
+(the slack absorbs rounding: at the largest strength the condition holds with equality)."""
 """Iterates combined by each Anderson extrapolation (every ``ANDERSON + 1`` epochs)."""
 INNER_TOL = 0.3
 """An inner solve stops at this fraction of the outer duality gap (celer's choice)."""
@@ -333,7 +335,7 @@ def _solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
         gap = _gap(a, b, l1, l2sq, r2, ry, dual_norm)
         # Done at the gap, once no zero coefficient violates its optimality condition
         # (|x_j' R| <= a): the zeros are then the solution's, as far as the gap can tell.
-        if (gap <= tol and (KKT_ZEROS == 0 or violation <= a)) or epochs >= max_iter:
+        if (gap <= tol and violation <= a * (1.0 + KKT_SLACK)) or epochs >= max_iter:
             return gap, epochs
         count = support = 0
         radius = math.sqrt(2.0 * abs(gap)) / a if a > 0.0 else np.inf
