@@ -66,8 +66,11 @@ class TrainConfig:
         checks run once a block.
       sparsity_tol: ``|w| < sparsity_tol`` counts as near zero.
       progress: show a progress bar (None: only for runs of 20,000 steps or more).
-      shard_seeds: split the seed axis over all local devices (``jax.sharding``);
-        ``num_seeds`` must be a multiple of the device count.
+      shard_seeds: split the seed axis over several devices (``jax.sharding``):
+        None splits it over the CPU devices when the run is large enough to
+        gain (``research.engine.devices``; ``RESEARCH_CPU_DEVICES`` sets how
+        many), True over every device of the default backend, False never.
+        Results do not depend on it.
       use_moments: train a ``linear`` model under ``mse`` / ``half_mse`` on full
         batches from the data's second moments (None: wherever that applies
         and ``p <= n``; False: read the data every step).
@@ -91,7 +94,7 @@ class TrainConfig:
     record_buffer: int = 1 << 22
     sparsity_tol: float = 1e-3
     progress: bool | None = None
-    shard_seeds: bool = False
+    shard_seeds: bool | None = None
     use_moments: bool | None = None
 
 
@@ -129,7 +132,7 @@ class RunSpec:
     record_buffer: int
     sparsity_tol: float
     progress: bool | None
-    shard_seeds: bool
+    shard_seeds: bool | None
     use_moments: bool | None
     config: dict[str, Any]
 
@@ -197,10 +200,9 @@ def _check_scalars(resolved: dict[str, Any]) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{key}: expected an integer >= {low}, got {value!r}")
     check_nonnegative("sparsity_tol", resolved["sparsity_tol"])
-    if resolved["use_moments"] not in (None, True, False):
-        raise ValueError(
-            f"use_moments: expected true, false or null, got {resolved['use_moments']!r}"
-        )
+    for key in ("use_moments", "shard_seeds"):
+        if resolved[key] not in (None, True, False):
+            raise ValueError(f"{key}: expected true, false or null, got {resolved[key]!r}")
 
 
 def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict, Any]:

@@ -1,10 +1,14 @@
-"""Shared test setup: quiet TensorFlow, and a float64 switch for JAX."""
+"""Shared test setup: quiet TensorFlow, one JAX CPU device per worker, a float64 switch."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bitwise-stable TF CPU kernels
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# pytest-xdist runs one worker per core: one JAX CPU device per worker (and per subprocess
+# a test starts), so workers do not oversubscribe the cores and results do not depend on
+# the machine. tests/test_cores.py starts its multi-device processes without it.
+os.environ.setdefault("RESEARCH_CPU_DEVICES", "1")
 
 import jax
 import pytest

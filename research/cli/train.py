@@ -187,7 +187,7 @@ def _run_claimed(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: boo
         start = time.perf_counter()
         results = train_and_evaluate({k: v for k, v in plain.items() if k in engine_keys})
         elapsed = time.perf_counter() - start
-        ran_by = {"host": socket.gethostname(), "pid": os.getpid()}
+        ran_by = {"host": socket.gethostname(), "pid": os.getpid(), "devices": _devices()}
         extra = {"run": plain, "ran_by": ran_by}
         write_job(job_dir, results, overrides=overrides, elapsed_s=elapsed, extra=extra)
     except Exception as err:
@@ -200,6 +200,13 @@ def _run_claimed(cfg: Any, job_dir: Path, overrides: list[str], *, multirun: boo
             raise
         return None
     return _log_summary(job_dir, results.metrics, elapsed)
+
+
+def _devices() -> int:
+    """How many devices JAX's default backend has (CPU: ``research.engine.devices``)."""
+    import jax
+
+    return len(jax.devices())
 
 
 _warned: set[str] = set()
@@ -222,9 +229,13 @@ def _task(cfg: Any) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from research.engine import devices
+
     hc = HydraConfig.get()
     _warn_deprecated(hc.runtime.choices)
     multirun = hc.mode == RunMode.MULTIRUN
+    # Jobs side by side share the cores (README, Cores); before the job starts JAX.
+    devices.configure(*devices.launcher_share(hc.launcher if multirun else None))
     return run_job(
         cfg,
         Path(hc.runtime.output_dir),

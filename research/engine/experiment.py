@@ -18,7 +18,7 @@ from research import data as data_lib
 from research import models
 from research.checks import check_nonnegative
 from research.config import resolve
-from research.engine import exact, loop
+from research.engine import devices, exact, loop
 from research.engine.moments import moments
 from research.engine.packing import Program
 from research.engine.spec import ProgramSpec, program_spec
@@ -80,22 +80,33 @@ class Experiment:
       data: the ``Dataset``.
       program: the ``research.engine.packing.Program`` (shared by experiments with
         equal program specs).
+      devices: the devices the seed axis is split over (one: no split; see
+        ``research.engine.devices``). With a split, ``spec.num_seeds`` is
+        ``num_seeds`` padded to a multiple of their count; results drop the padding.
 
     Raises:
       ValueError: for a bad config, naming the key and what was expected.
     """
 
     def __init__(self, config: Any):
+        devices.configure()  # before anything starts JAX: one CPU device per core
         self.run_spec = run = resolve(config)
         self.data = data_lib.load(run.data)
-        self.spec = spec = program_spec(run, self.data)
+        shard = run.shard_seeds if run.method != exact.METHOD else False  # solved on the host
+        self.devices = devices.seed_devices(run.num_seeds, run.num_strengths, shard)
+        padded = devices.padded_seeds(run.num_seeds, len(self.devices))
+        # Padding seeds are trained and dropped; the snapshots keep the same seeds.
+        program_run = dataclasses.replace(
+            run, num_seeds=padded, snapshot_seeds=min(run.snapshot_seeds, run.num_seeds)
+        )
+        self.spec = spec = program_spec(program_run, self.data)
         self.config, self.strengths = run.config, run.strengths
         self._dtype = jnp.result_type(float)
         self._lr = jnp.asarray(run.learning_rate, self._dtype)
-        self._keys = seed_keys(run.seed, run.num_seeds)
+        self._keys = seed_keys(run.seed, padded)
         arrays = device_arrays(spec, self.data)
         self._replicated = None
-        if run.shard_seeds:
+        if len(self.devices) > 1:
             arrays = self._shard(arrays)
         else:
             arrays = jax.device_put(arrays)
@@ -108,15 +119,9 @@ class Experiment:
         return self.spec.total_steps
 
     def _shard(self, arrays: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-        """Splits the seed axis over the devices (jit propagates the split through every
+        """Splits the seed axis over ``self.devices`` (jit propagates the split through every
         vmapped step); data, learning rate and strengths are replicated."""
-        devices = jax.devices()
-        if self.run_spec.num_seeds % len(devices):
-            raise ValueError(
-                f"num_seeds: {self.run_spec.num_seeds} is not a multiple of the "
-                f"{len(devices)} devices that shard_seeds splits it over"
-            )
-        mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
+        mesh = jax.sharding.Mesh(np.array(self.devices), ("seeds",))
         seeds = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
         self._keys = jax.device_put(self._keys, seeds)
         self._replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
@@ -173,7 +178,8 @@ class Experiment:
         return self._args(strengths)[1]
 
     def outputs(self, strengths: dict[str, Any] | None = None) -> Any:
-        """The program's outputs as a pytree of device arrays (to inspect placement)."""
+        """The program's outputs as a pytree of device arrays (to inspect placement), with
+        ``spec.num_seeds`` seeds (padding included when the seeds are split over devices)."""
         return self.program.tree(*self._args(strengths)[1])
 
     def jaxpr(self, strengths: dict[str, Any] | None = None) -> Any:
@@ -191,7 +197,10 @@ class Experiment:
             steps = np.append(steps, self.total_steps)
         groups: dict[str, dict[str, np.ndarray]] = {"metrics": {}, "params": {}}
         history = {"snapshot_steps": steps}
+        seeds = self.run_spec.num_seeds
         for name, value in out.items():
+            if spec.num_seeds != seeds:  # drops the padding seeds (outputs are seeds first)
+                value = value[:seeds]
             group, _, rest = name.partition("/")
             if group in groups:
                 groups[group][rest] = value
