@@ -94,12 +94,12 @@ def test_seeds_split_over_two_devices_give_the_same_results():
 import jax, numpy as np
 from research.engine import Experiment
 cfg = {{"regularizer": {{"name": "l1", "l1": 0.3}}, "method": "proximal", "epochs": 1,
-       "num_seeds": {MANY}, "progress": False, "snapshot_seeds": 3}}
+       "num_seeds": {MANY}, "progress": False, "snapshot_seeds": 3, "model": {{"name": "linear"}}}}
 split, one = Experiment(cfg), Experiment({{**cfg, "shard_seeds": False}})
 assert len(jax.devices()) == 2, jax.devices()  # the first Experiment asked for them
 assert len(split.devices) == 2 and len(one.devices) == 1
 assert split.spec.num_seeds == {MANY + 1} and one.spec.num_seeds == {MANY}
-kernel = split.outputs()["params"]["layers"][1]["kernel"]
+kernel = split.outputs()["params"]["layers"][0]["kernel"]
 assert len(kernel.sharding.device_set) == 2, kernel.sharding
 a, b = split.run(), one.run()
 for group in ("params", "metrics", "history"):
@@ -110,7 +110,7 @@ for group in ("params", "metrics", "history"):
         np.testing.assert_allclose(x[k], y[k], rtol=1e-6, atol=1e-6, err_msg=k)
 for k in a.params:  # the steps are the same arithmetic on either device
     np.testing.assert_array_equal(a.params[k], b.params[k])
-assert a.params["layers/1/kernel"].shape[0] == {MANY}
+assert a.params["layers/0/kernel"].shape[0] == {MANY}
 small = Experiment({{**cfg, "num_seeds": 3}})
 assert len(small.devices) == 1  # too small to gain from a split
 print("ok")
@@ -124,9 +124,10 @@ def test_jax_started_by_the_user_is_used_as_it_is():
 import jax, jax.numpy as jnp
 jnp.zeros(3).block_until_ready()  # the user's own JAX code starts the backends first
 from research.engine import Experiment
-e = Experiment({{"epochs": 1, "num_seeds": {MANY}, "progress": False}})
+e = Experiment({{"epochs": 1, "num_seeds": {MANY}, "progress": False,
+                "model": {{"name": "linear"}}}})
 assert len(jax.devices()) == 1 and len(e.devices) == 1
-assert e.run().params["layers/1/kernel"].shape[0] == {MANY}
+assert e.run().params["layers/0/kernel"].shape[0] == {MANY}
 print("ok")
 """
     out = _python(script, RESEARCH_CPU_DEVICES="2")
@@ -154,23 +155,27 @@ print(len(jax.devices()))
     assert config.stdout.split() == ["3"]
 
 
+def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``research-train`` in a fresh process with our CPU settings unset."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RESEARCH_CPU_DEVICES", "XLA_FLAGS")}
+    return subprocess.run(
+        [sys.executable, "-m", "research.train", *args, "epochs=1", "num_seeds=2",
+         "model=linear", f"output_root={cwd}", "compilation_cache_dir=null", "name=cores"],
+        capture_output=True, text=True, timeout=600, cwd=cwd, env=env,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_joblib_jobs_side_by_side_share_the_cores(tmp_path):
-    """Two joblib workers on this machine's cores: each job gets cores // 2 devices."""
+    """A single run has a device per core; two joblib jobs side by side, cores // 2 each."""
     cores = devices.usable_cores()
-    args = ["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "epochs=1",
-            "num_seeds=2", "regularizer=l1,l2", f"output_root={tmp_path}",
-            "compilation_cache_dir=null", "name=cores"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("RESEARCH_CPU_DEVICES", "XLA_FLAGS")}
-    run = subprocess.run(
-        [sys.executable, "-m", "research.train", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    single = _train(cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    (job,) = (tmp_path / "runs" / "cores").iterdir()
+    assert json.loads((job / "metrics.json").read_text())["ran_by"]["devices"] == cores
+    grid = _train("-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "regularizer=l1,l2",
+                  cwd=tmp_path)  # fmt: skip
+    assert grid.returncode == 0, grid.stderr[-3000:]
     jobs = sorted((tmp_path / "multirun" / "cores").glob("*regularizer=*"))
     assert len(jobs) == 2
     for job in jobs:
