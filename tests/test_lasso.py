@@ -87,6 +87,29 @@ def test_default_tolerance_certified_and_same_support(n, p):
         assert np.array_equal(coefs != 0, sk_coefs != 0)
 
 
+@pytest.mark.parametrize(
+    ("n", "p", "l1_ratio", "seed"),
+    [
+        (300, 100, 1.0, 5),
+        (300, 100, 0.5, 2),
+        (80, 400, 1.0, 3),
+        (100, 200, 1.0, 1),
+        (100, 200, 0.5, 5),
+    ],
+)
+def test_default_tolerance_has_the_converged_zero_pattern(n, p, l1_ratio, seed):
+    """At tol=1e-6 the zeros are those of scikit-learn's path solved to tol=1e-13, at every
+    strength: a feature whose dual constraint is nearly active gets no spurious coefficient,
+    and no feature of the solution is screened out (these problems have both at tol=1e-6
+    without the support's polish)."""
+    X, y = _problem(n, p, informative=10, seed=seed)
+    alphas, coefs, _ = lasso_path(X, y, l1_ratio=l1_ratio)
+    _, exact, _ = enet_path(X, y, alphas=alphas, l1_ratio=l1_ratio, tol=1e-13, max_iter=10**6)
+    mismatched = np.flatnonzero(((coefs != 0) != (exact != 0)).any(axis=0))
+    assert mismatched.size == 0, f"zero pattern differs at strengths {alphas[mismatched]}"
+    assert _relative_gap(X, y, alphas, coefs, l1_ratio).max() <= 1e-6 * (1 + 1e-6)
+
+
 def test_array_of_alphas_is_sorted_decreasing_and_ridge_matches_closed_form():
     X, y = _problem(50, 8)
     given = np.array([0.01, 1.0, 0.1])
