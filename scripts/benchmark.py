@@ -459,6 +459,12 @@ def measure_baseline(checkout: Path, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _spread(a: list[float], b: list[float]) -> list[float]:
+    """The lowest and highest ratio ``a[i] / b[i]`` over the repeats (measured side by side)."""
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return [min(ratios), max(ratios)]
+
+
 def case_line_outliers(args) -> dict:
     seeds_list = [8] if args.quick else [1, 100, 1000, 10000]
     rows = []
@@ -496,6 +502,7 @@ def case_line_outliers(args) -> dict:
                     "pyloop": med[("w_pyloop", 0)],
                     "engine/keras": e / med[("w_keras", 0)],
                     "engine/bare": e / b,
+                    "spread engine/bare": _spread(rates[("w_engine", n)], rates[("w_bare", n)]),
                     "engine/bare_recorded": (
                         e / med[("w_bare_recorded", n)] if variant == "l1_prox" else None
                     ),
@@ -534,10 +541,7 @@ def case_cores(args) -> dict:
                     **med,
                     "all cores/one core": med["all cores"] / med["one core"],
                     "all cores/one device": med["all cores"] / med["one device"],
-                    "spread all/one core": [
-                        f(a / o for a, o in zip(rates["all cores"], rates["one core"], strict=True))
-                        for f in (min, max)
-                    ],
+                    "spread all/one core": _spread(rates["all cores"], rates["one core"]),
                 }
             )
     return {"cores": os.cpu_count(), "rows": rows}
@@ -664,7 +668,7 @@ def print_tables(results: dict) -> None:
             "Keras fit",
             "Python loop",
             "engine/Keras",
-            "engine/bare",
+            "engine/bare (spread)",
             "engine/bare+pen",
             "baseline/bare",
             "engine MB",
@@ -680,7 +684,7 @@ def print_tables(results: dict) -> None:
                 f"{r['keras']:,.0f}",
                 f"{r['pyloop']:,.0f}",
                 f"{r['engine/keras']:,.0f}x",
-                f"{r['engine/bare']:.2f}x",
+                "{:.2f}x ({:.2f}-{:.2f})".format(r["engine/bare"], *r["spread engine/bare"]),
                 "-"
                 if r.get("engine/bare_recorded") is None
                 else f"{r['engine/bare_recorded']:.2f}x",

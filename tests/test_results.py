@@ -59,3 +59,45 @@ def test_the_output_layout_is_known_before_the_program_is_traced():
     for name, leaf in flat_paths(shapes).items():
         assert out[name].shape == leaf.shape and out[name].dtype == leaf.dtype, name
     assert out["step_loss"].shape == (2, 2, 120)
+
+
+class _Alarm(Exception):
+    pass
+
+
+def test_a_signal_handler_runs_while_the_host_waits_for_the_device():
+    """The main thread waits for a long computation on an event that signals interrupt:
+    the handler runs (and its exception propagates) while the result is still not ready."""
+    import signal
+    import threading
+
+    from research.engine.packing import wait_interruptibly
+
+    @jax.jit
+    def slow(x):  # some seconds of matrix products on this machine's CPU
+        return jax.lax.fori_loop(0, 400, lambda _, v: jax.numpy.tanh(v @ v.T) * 0.5, x)
+
+    x = jax.numpy.ones((384, 384)) / 384
+    jax.block_until_ready(slow(x[:2, :2]))  # compiled for another shape: not this run
+
+    def alarm(*_):
+        raise _Alarm
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    out = None
+    try:
+        out = slow(x)
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(_Alarm):
+            wait_interruptibly(out)
+        assert not out.is_ready()  # interrupted during the wait, not after it
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    wait_interruptibly(out)  # a second wait returns once it is done
+    assert out.is_ready() and np.isfinite(np.asarray(out)).all()
+    done = []  # outside the main thread the host copy itself waits
+    thread = threading.Thread(target=lambda: done.append(wait_interruptibly(out)))
+    thread.start()
+    thread.join(timeout=5)
+    assert done == [None]

@@ -9,10 +9,12 @@ dtype first, so those outputs are views and each other dtype takes one cast.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -91,15 +93,47 @@ def snapshot_layout(params_shapes: Any) -> list[Entry]:
     return layout
 
 
-def wait_interruptibly(array: jax.Array, *, longest_sleep: float = 0.01) -> None:
-    """Returns when ``array`` is computed; in the main thread, waits in sleeps of at
-    most ``longest_sleep`` seconds (starting at 50 us) so that signals are handled."""
-    if threading.current_thread() is not threading.main_thread():
+class _Waiter:
+    """A daemon thread that blocks on device arrays for the main thread, which waits on
+    an event instead: a lock wait that signals interrupt (their handlers run at once) and
+    that returns as soon as the array is ready (polling in sleeps would overshoot)."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue | None = None
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:  # a forked child has no waiter thread: start its own
+        self.queue = None
+
+    def wait(self, array: jax.Array) -> None:
+        if self.queue is None:
+            self.queue = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(self.queue,), daemon=True).start()
+        done = threading.Event()
+        self.queue.put((array, done))
+        done.wait()
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue) -> None:
+        while True:
+            array, done = jobs.get()
+            try:
+                with contextlib.suppress(Exception):  # the caller's host copy raises it
+                    array.block_until_ready()
+            finally:
+                done.set()
+                del array, done
+
+
+_WAITER = _Waiter()
+
+
+def wait_interruptibly(array: jax.Array) -> None:
+    """Returns when ``array`` is computed; in the main thread, signal handlers (Ctrl-C,
+    SIGTERM, Slurm's timeout signal) run during the wait, not after it."""
+    if threading.current_thread() is not threading.main_thread() or array.is_ready():
         return
-    sleep = 5e-5
-    while not array.is_ready():
-        time.sleep(sleep)
-        sleep = min(2 * sleep, longest_sleep)
+    _WAITER.wait(array)
 
 
 class Program:
