@@ -613,12 +613,8 @@ def case_lasso(args) -> dict:
             }
         row["research/sklearn speed"] = med["sklearn"] / med["research"]
         row["research/celer speed"] = med["celer"] / med["research"]
-        row["speed spread"] = {  # the ratio in each repeat: min and max
-            other: [
-                min(o / r for o, r in zip(seconds[other], seconds["research"], strict=True)),
-                max(o / r for o, r in zip(seconds[other], seconds["research"], strict=True)),
-            ]
-            for other in ("sklearn", "celer")
+        row["speed spread"] = {  # the speed ratio in each repeat: min and max
+            other: _spread(seconds[other], seconds["research"]) for other in ("sklearn", "celer")
         }
         rows.append(row)
     return {"rows": rows}
