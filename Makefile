@@ -33,7 +33,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -n auto -m "not slurm" $(PYTEST_ARGS)
 	$(PY) -m pytest -m slurm $(PYTEST_SLURM_ARGS)
 
-# The benchmark (about 11 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
+# The benchmark (about 30 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 

@@ -117,7 +117,9 @@ def test_scancel_then_relaunch_keeps_finished_jobs_and_completes_the_rest(slurm_
 
 
 def test_a_requeued_running_job_reruns_and_completes_cleanly(slurm_env, tmp_path):
-    args = _grid(tmp_path, "regularizer=l1", "regularizer.l1=0.1", "epochs=10000")
+    # submitit bypasses the requeue's SIGTERM, so Slurm kills the job KillWait (5 s) later:
+    # the run (about 20 s of training here) must outlast that, or its first run completes it.
+    args = _grid(tmp_path, "regularizer=l1", "regularizer.l1=0.1", "epochs=80000")
     proc = subprocess.Popen(args, cwd=tmp_path, env=slurm_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     sweep = tmp_path / "multirun" / "grid"
