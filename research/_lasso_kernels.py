@@ -289,13 +289,75 @@ def _zero(gram, X, r, w, j):
 
 
 @numba.njit(cache=True, nogil=True)
+def _summary(w, xta, alive, a, b):
+    """``(||w||_1, ||w||^2, dual norm, largest |x_j' R| of an alive zero coefficient)``."""
+    l1 = l2sq = dual_norm = violation = 0.0
+    for j in range(w.shape[0]):
+        l1 += abs(w[j])
+        l2sq += w[j] * w[j]
+        if a > 0.0:
+            dual_norm = max(dual_norm, abs(xta[j]))
+        else:
+            dual_norm += (xta[j] + b * w[j]) ** 2
+        if w[j] == 0.0 and alive[j]:
+            violation = max(violation, abs(xta[j]))
+    return l1, l2sq, dual_norm, violation
+
+
+@numba.njit(cache=True, nogil=True)
+def _screen(gram, X, r, w, xta, alive, norms, a, b, radius, dual_norm, dist, candidates):
+    """Gap-safe screening (up to rounding): a feature whose dual constraint lies farther
+    than ``radius`` is 0 at the optimum and leaves ``alive``. The others go to
+    ``candidates`` with their distance in ``dist`` (-1 for the support, which always
+    stays in). Returns ``(candidates, support size)``."""
+    count = support = 0
+    for j in range(w.shape[0]):
+        if not alive[j]:
+            continue
+        margin = 1.0 - abs(xta[j]) / max(a, dual_norm) - KKT_SLACK
+        d = margin / math.sqrt(norms[j] + b)
+        if d > radius:
+            alive[j] = False
+            if w[j] != 0.0:
+                _zero(gram, X, r, w, j)
+            continue
+        dist[count] = -1.0 if w[j] != 0.0 else d
+        support += w[j] != 0.0
+        candidates[count] = j
+        count += 1
+    return count, support
+
+
+@numba.njit(cache=True, nogil=True)
+def _working_set(w, xta, a, dist, candidates, count, support, size, polish):
+    """The features of the next inner solve, and the working-set size to grow from.
+    ``polish``: the support and the violators alone; otherwise the support first, then
+    the candidates closest to their constraint, ``max(FIRST_WORKING_SET, 2 x support,
+    2 x size)`` of them."""
+    if polish:
+        narrow = 0
+        for i in range(count):
+            j = candidates[i]
+            if w[j] != 0.0 or abs(xta[j]) > a:
+                candidates[narrow] = j
+                narrow += 1
+        if narrow > 0:
+            return candidates[:narrow].copy(), size
+    size = min(count, max(FIRST_WORKING_SET, 2 * support, 2 * size))
+    if size < count:
+        return np.sort(candidates[np.argsort(dist[:count])[:size]]), size
+    return candidates[:count].copy(), size
+
+
+@numba.njit(cache=True, nogil=True)
 def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
     """Minimizes one strength's objective from ``w`` (in place; ``r`` is the residual
     when not ``gram``). Returns ``(gap, epochs)``.
 
     Outer iterations: the full gap (done when at most ``tol``), gap-safe screening,
     a working set (support first, then the features closest to their dual constraint),
-    coordinate descent on it to ``INNER_TOL`` times the gap.
+    coordinate descent on it to ``INNER_TOL`` times the gap; within ``POLISH_FROM``
+    times ``tol``, on the support alone to ``POLISH`` times ``tol``.
     """
     p = w.shape[0]
     alive = norms > 0.0  # an all-zero column keeps a zero weight
@@ -308,55 +370,20 @@ def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
     polished = False
     while True:
         r2, ry = _statistics(gram, Q, X, q, y, yy, r, w, b, xta)
-        l1 = l2sq = dual_norm = violation = 0.0
-        for j in range(p):
-            l1 += abs(w[j])
-            l2sq += w[j] * w[j]
-            dual_norm = (
-                max(dual_norm, abs(xta[j])) if a > 0.0 else dual_norm + (xta[j] + b * w[j]) ** 2
-            )
-            if w[j] == 0.0 and alive[j]:
-                violation = max(violation, abs(xta[j]))
+        l1, l2sq, dual_norm, violation = _summary(w, xta, alive, a, b)
         gap = _gap(a, b, l1, l2sq, r2, ry, dual_norm)
         # Done at the gap, once no zero coefficient violates its optimality condition
         # (|x_j' R| <= a) and the support has been polished (w = 0 needs no polish).
         kkt = violation <= a * (1.0 + KKT_SLACK)
         if (gap <= tol and kkt and (polished or l1 == 0.0)) or epochs >= max_iter:
             return gap, epochs
-        count = support = 0
         radius = math.sqrt(2.0 * max(gap, ROUNDING * yy)) / a if a > 0.0 else np.inf
-        for j in range(p):
-            if not alive[j]:
-                continue
-            margin = 1.0 - abs(xta[j]) / max(a, dual_norm) - KKT_SLACK
-            d = margin / math.sqrt(norms[j] + b)
-            if d > radius:  # gap-safe screening (up to rounding): 0 at the optimum
-                alive[j] = False
-                if w[j] != 0.0:
-                    _zero(gram, X, r, w, j)
-                continue
-            dist[count] = -1.0 if w[j] != 0.0 else d  # the support always stays in
-            support += w[j] != 0.0
-            candidates[count] = j
-            count += 1
-        inner_tol = INNER_TOL * gap
+        count, support = _screen(
+            gram, X, r, w, xta, alive, norms, a, b, radius, dual_norm, dist, candidates
+        )
         polished = gap <= POLISH_FROM * tol
-        narrow = 0
-        if polished:  # the support and the violators only, to POLISH * tol
-            for i in range(count):
-                j = candidates[i]
-                if w[j] != 0.0 or abs(xta[j]) > a:
-                    candidates[narrow] = j
-                    narrow += 1
-            inner_tol = min(tol, max(POLISH * tol, ROUNDING * yy))
-        if narrow > 0:
-            ws = candidates[:narrow].copy()
-        else:
-            size = min(count, max(FIRST_WORKING_SET, 2 * support, 2 * size))
-            if size < count:
-                ws = np.sort(candidates[np.argsort(dist[:count])[:size]])
-            else:
-                ws = candidates[:count].copy()
+        ws, size = _working_set(w, xta, a, dist, candidates, count, support, size, polished)
+        inner_tol = min(tol, max(POLISH * tol, ROUNDING * yy)) if polished else INNER_TOL * gap
         if gram:
             inner = _cd_gram(Q, q, yy, w, ws, a, b, inner_tol, max_iter - epochs)
         else:
