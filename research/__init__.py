@@ -18,6 +18,9 @@ The public surface:
   ``research-aggregate`` and ``research-figures`` (``research.cli``).
 """
 
+__version__ = "0.3.0"
+"""The release (``CHANGELOG.md``); the package metadata reads it from here."""
+
 from research.optim import (
     add_regularization,
     fista,
@@ -51,6 +54,7 @@ __all__ = [
     "proximal",
     "proximal_adagrad",
     "proximal_adam",
+    "__version__",
 ]
 
 

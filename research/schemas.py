@@ -17,11 +17,11 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from research import data, methods, models, tracking
+from research import data, methods, models
 from research.config import TrainConfig, regularizer_keys
 from research.regularizers import REGULARIZERS
 
-__all__ = ["GROUP_SCHEMAS", "RunConfig", "register_configs", "schema_of"]
+__all__ = ["GROUP_SCHEMAS", "RunConfig", "named_schema", "schema_of"]
 
 
 def _field_type(hint: Any) -> Any:
@@ -63,7 +63,8 @@ def regularizer_schema(name: str) -> type:
     return dataclasses.make_dataclass(f"{name.title().replace('_', '')}Regularizer", fields)
 
 
-def _named(group: str, name: str) -> type:
+def named_schema(group: str, name: str) -> type:
+    """A schema with ``name`` alone (an option without keys, such as ``method=proximal``)."""
     return dataclasses.make_dataclass(
         f"{name.title()}{group.title()}", [("name", str, dataclasses.field(default=name))]
     )
@@ -106,21 +107,8 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "optimizer": {
         name: schema_of("optimizer", name, fn) for name, fn in methods.OPTIMIZERS.items()
     },
-    "method": {name: _named("method", name) for name in methods.METHODS},
-    "logger": {
-        "none": _named("logger", "none"),
-        **{name: schema_of("logger", name, cls) for name, cls in tracking.TRACKERS.items()},
-    },
+    "method": {name: named_schema("method", name) for name in methods.METHODS},
 }
-"""Per config group, each option's schema (stored as ``<group>/schema_<option>``)."""
-
-
-def register_configs() -> None:
-    """Registers the schemas with Hydra's ConfigStore as ``<group>/schema_<name>``."""
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    store.store(name="schema_train", node=RunConfig)
-    for group, options in GROUP_SCHEMAS.items():
-        for option, schema in options.items():
-            store.store(group=group, name=f"schema_{option}", node=schema)
+"""Per config group of the library, each option's schema (stored as
+``<group>/schema_<option>``); the command line adds the trackers' ``logger`` group
+(``research.cli.configs.GROUP_SCHEMAS``)."""

@@ -3,8 +3,9 @@
 ``run_job(cfg, job_dir, overrides, multirun=...)`` is the job runner the
 Hydra task function calls, and what the tests call with a composed config:
 skip a complete job, else train, evaluate and write the job's files
-(``research.io``). ``launch(overrides)`` runs a multirun in a subprocess (the
-figure pipeline launches its sweeps through it).
+(``research.io``). ``main`` checks every job of the command line first
+(``research.cli.configs.check_launch``): a bad value or name prints one line,
+exits 2 and writes nothing (``HYDRA_FULL_ERROR=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ import math
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +26,9 @@ import numpy as np
 from research import claims
 from research.config import TrainConfig
 
-__all__ = [
-    "CONFIG_DIR",
-    "DEPRECATED_EXPERIMENTS",
-    "check_overrides",
-    "configure_runtime",
-    "launch",
-    "main",
-    "run_job",
-]
+__all__ = ["configure_runtime", "main", "run_job"]
 
 log = logging.getLogger("research.train")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
-DEPRECATED_EXPERIMENTS = {
-    "seed002_line_outliers": "line_outliers",
-    "seed002_adjusted": "line_outliers_adjusted",
-    "seed000_digits": "digits",
-    "seed001_gd_1d": "gd_1d",
-}
-"""Old experiment names -> new ones; the old ones still run, with a warning, for one release."""
 
 
 def configure_runtime(compilation_cache_dir: str | None) -> None:
@@ -209,21 +191,6 @@ def _devices() -> int:
     return len(jax.devices())
 
 
-_warned: set[str] = set()
-
-
-def _warn_deprecated(choices: Any) -> None:
-    old = choices.get("experiment")
-    if old in DEPRECATED_EXPERIMENTS and old not in _warned:
-        _warned.add(old)
-        message = (
-            f"experiment={old} is deprecated and will be removed in the next release; "
-            f"use experiment={DEPRECATED_EXPERIMENTS[old]} (same runs)"
-        )
-        log.warning(message)
-        warnings.warn(message, FutureWarning, stacklevel=2)
-
-
 def _task(cfg: Any) -> dict | None:
     """The Hydra task function (module level, so launchers pickle it by reference)."""
     from hydra.core.hydra_config import HydraConfig
@@ -232,7 +199,6 @@ def _task(cfg: Any) -> dict | None:
     from research.engine import devices
 
     hc = HydraConfig.get()
-    _warn_deprecated(hc.runtime.choices)
     multirun = hc.mode == RunMode.MULTIRUN
     # Jobs side by side share the cores (README, Cores); before the job starts JAX.
     devices.configure(*devices.launcher_share(hc.launcher if multirun else None))
@@ -245,79 +211,30 @@ def _task(cfg: Any) -> dict | None:
     )
 
 
-def launch(overrides: list[str], *, multirun: bool = True) -> subprocess.CompletedProcess:
-    """Runs ``research-train [-m] <overrides>`` in a fresh process; raises if it fails.
-
-    Complete jobs are skipped by the jobs themselves, so launching a grid
-    again resumes it.
-    """
-    args = [sys.executable, "-m", "research.train", *(["-m"] if multirun else []), *overrides]
-    out = subprocess.run(args, text=True, capture_output=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"research-train {' '.join(overrides)} failed:\n{out.stderr[-4000:]}")
-    return out
-
-
-def _group_keys(group: str) -> set[str]:
-    """Every key an option of config group ``group`` may have (its schemas' fields)."""
-    from research.schemas import GROUP_SCHEMAS
-
-    return {f.name for schema in GROUP_SCHEMAS[group].values() for f in dataclasses.fields(schema)}
-
-
-def check_overrides(args: list[str]) -> None:
-    """Rejects ``+key=value`` / ``++key=value`` for a key the schemas do not have.
-
-    Hydra adds an appended key to the config even where the schema has no
-    such field (``+num_seed=3`` would run with the default ``num_seeds``);
-    here it is an error naming the key, as an unknown key without ``+`` is.
-    Groups (``+sweep=gd_1d``) and ``hydra.*`` keys are left to Hydra.
-
-    Raises:
-      ValueError: naming the override and the keys expected there.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from research.schemas import GROUP_SCHEMAS, RunConfig
-
-    overrides = [a for a in args if "=" in a and not a.startswith("-")]
-    groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()} | set(GROUP_SCHEMAS)
-    top = {f.name for f in dataclasses.fields(RunConfig)}
-    for override in OverridesParser.create().parse_overrides(overrides):
-        if not (override.is_add() or override.is_force_add()):
-            continue
-        key = override.key_or_group
-        head, _, rest = key.partition(".")
-        if head == "hydra" or (not rest and key in groups) or "/" in key:
-            continue
-        if not rest and key not in top:
-            raise ValueError(
-                f"{override.input_line}: {key!r} is not a config key; expected one of {sorted(top)}"
-            )
-        if rest and head in GROUP_SCHEMAS and rest.split(".")[0] not in _group_keys(head):
-            raise ValueError(
-                f"{override.input_line}: {key!r} is not a key of {head}; expected one of "
-                f"{sorted(_group_keys(head))}"
-            )
-        if rest and head not in GROUP_SCHEMAS and head not in top:
-            raise ValueError(f"{override.input_line}: {head!r} is not a config key or group")
-
-
 def main() -> None:
     """``research-train`` / ``python -m research.train``: Hydra's command line."""
     import hydra
 
-    from research.schemas import register_configs
+    from research.cli.configs import (
+        CONFIG_PATH,
+        LaunchError,
+        check_launch,
+        check_overrides,
+        register_configs,
+    )
 
     try:
         check_overrides(sys.argv[1:])
-    except ValueError as err:
-        print(f"research-train: {err}", file=sys.stderr)
+        register_configs()
+        check_launch(sys.argv[1:])
+    except LaunchError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"research-train: error: {err}", file=sys.stderr)
         sys.exit(2)
-    register_configs()
     received = _raise_on_sigterm()
     try:
-        hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_task)()
+        hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")(_task)()
     except KeyboardInterrupt:
         signum = received.get("signum", signal.SIGINT)
         print(

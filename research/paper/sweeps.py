@@ -8,15 +8,32 @@ on first use, so a build reads every multirun once however many figures use it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from research.cli.train import launch
 from research.io import is_complete, load_job
 from research.results import Results
 
-__all__ = ["Sweep", "Sweeps", "run_sweep"]
+__all__ = ["Sweep", "Sweeps", "launch", "run_sweep"]
+
+
+def launch(overrides: list[str], *, multirun: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``research-train [-m] <overrides>`` in a fresh process; raises if it fails.
+
+    Complete jobs are skipped by the jobs themselves, so launching a grid
+    again resumes it.
+
+    Raises:
+      RuntimeError: with the end of the command's standard error, when it fails.
+    """
+    args = [sys.executable, "-m", "research.train", *(["-m"] if multirun else []), *overrides]
+    out = subprocess.run(args, text=True, capture_output=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"research-train {' '.join(overrides)} failed:\n{out.stderr[-4000:]}")
+    return out
 
 
 def run_sweep(root: Path, name: str, quick: Sequence[str] = (), extra: Sequence[str] = ()) -> None:

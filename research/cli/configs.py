@@ -1,0 +1,231 @@
+"""The command line's Hydra configs: where they ship, their schemas, and the launch check.
+
+The YAML files ship inside the package (``research/configs/``; Hydra's search
+path ``pkg://research.configs``), so every command works from an installed
+wheel, in any directory. ``--config-dir DIR`` puts a directory of one's own
+in front of them: a file there with the same group and name wins, and new
+ones add options (``DIR/experiment/mine.yaml`` -> ``experiment=mine``;
+``DIR/local/default.yaml`` is read by every run, for machine settings).
+
+``check_launch(args)`` composes and checks every job of a command line
+before Hydra starts one (``research-train`` calls it first): a bad value or
+name anywhere in a grid fails the launch at once, naming the job's
+overrides, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from research import schemas, tracking
+from research.config import TrainConfig, resolve
+
+__all__ = [
+    "CONFIG_MODULE",
+    "CONFIG_PATH",
+    "GROUP_SCHEMAS",
+    "LaunchError",
+    "check_launch",
+    "check_overrides",
+    "config_dir",
+    "register_configs",
+]
+
+CONFIG_MODULE = "research.configs"
+CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
+"""Hydra's search path of the shipped configs (``hydra.main(config_path=CONFIG_PATH)``)."""
+
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    **schemas.GROUP_SCHEMAS,
+    "logger": {
+        "none": schemas.named_schema("logger", "none"),
+        **{
+            name: schemas.schema_of("logger", name, cls)
+            for name, cls in tracking.TRACKERS.items()
+        },
+    },
+}
+"""Per config group, each option's schema (stored as ``<group>/schema_<option>``): the
+library's groups (``research.schemas``) and the trackers of ``logger``."""
+
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+_QUERIES = ("help", "hydra_help", "cfg", "info", "shell_completion")
+
+
+class LaunchError(ValueError):
+    """A command line that cannot run: a bad override, config value or config name."""
+
+
+def config_dir() -> Path:
+    """The directory of the shipped configs (``research/configs/`` of the installed package)."""
+    path = resources.files(CONFIG_MODULE)
+    if not isinstance(path, Path):  # pragma: no cover - a zipped install
+        raise RuntimeError(f"{CONFIG_MODULE}: expected a package on disk, found {path!r}")
+    return path
+
+
+def register_configs() -> None:
+    """Registers the schemas with Hydra's ConfigStore as ``<group>/schema_<name>``."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="schema_train", node=schemas.RunConfig)
+    for group, options in GROUP_SCHEMAS.items():
+        for option, schema in options.items():
+            store.store(group=group, name=f"schema_{option}", node=schema)
+
+
+def _group_keys(group: str) -> set[str]:
+    """Every key an option of config group ``group`` may have (its schemas' fields)."""
+    return {f.name for schema in GROUP_SCHEMAS[group].values() for f in dataclasses.fields(schema)}
+
+
+def check_overrides(args: list[str]) -> None:
+    """Rejects ``+key=value`` / ``++key=value`` for a key the schemas do not have.
+
+    Hydra adds an appended key to the config even where the schema has no
+    such field (``+num_seed=3`` would run with the default ``num_seeds``);
+    here it is an error naming the key, as an unknown key without ``+`` is.
+    Groups (``+sweep=gd_1d``) and ``hydra.*`` keys are left to Hydra.
+
+    Raises:
+      LaunchError: naming the override and the keys expected there.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()} | set(GROUP_SCHEMAS)
+    top = {f.name for f in dataclasses.fields(schemas.RunConfig)}
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        raise LaunchError(_one_line(err)) from err
+    for override in parsed:
+        if not (override.is_add() or override.is_force_add()):
+            continue
+        key = override.key_or_group
+        head, _, rest = key.partition(".")
+        if head == "hydra" or (not rest and key in groups) or "/" in key:
+            continue
+        if not rest and key not in top:
+            raise LaunchError(
+                f"{override.input_line}: {key!r} is not a config key; expected one of {sorted(top)}"
+            )
+        if rest and head in GROUP_SCHEMAS and rest.split(".")[0] not in _group_keys(head):
+            raise LaunchError(
+                f"{override.input_line}: {key!r} is not a key of {head}; expected one of "
+                f"{sorted(_group_keys(head))}"
+            )
+        if rest and head not in GROUP_SCHEMAS and head not in top:
+            raise LaunchError(f"{override.input_line}: {head!r} is not a config key or group")
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception (and the error it was raised from) as one line, without Hydra's search
+    path and the schemas among a group's options."""
+    parts = [str(err).split("Config search path:")[0]]
+    if err.__cause__ is not None and str(err.__cause__) not in parts[0]:
+        parts.append(str(err.__cause__))
+    line = ": ".join(" ".join(p.split()) for p in parts if p.strip())
+    return re.sub(r" schema_\w+", "", line)
+
+
+def check_launch(args: list[str], *, config_name: str = "train") -> int:
+    """Composes every job of ``research-train <args>`` and checks its config; nothing runs.
+
+    A single run is composed as Hydra composes it; a grid (``-m``, or
+    ``hydra.mode=MULTIRUN``) is expanded as Hydra's basic sweeper expands it
+    (``hydra.sweeper.params`` of a ``+sweep`` file, then the command line), and
+    each job's config is composed and checked by ``research.config.resolve``.
+    Queries (``--help``, ``--cfg``, ``--info``, ...) and other sweepers are left
+    to Hydra.
+
+    Returns:
+      How many jobs were checked (0 for a query).
+
+    Raises:
+      LaunchError: the first bad job, naming its overrides in a grid, and the key.
+    """
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    parsed = get_args_parser().parse_args(args)
+    if any(getattr(parsed, name) for name in _QUERIES):
+        return 0
+    name = parsed.config_name or config_name
+    search_path = create_automatic_config_search_path(None, None, parsed.config_path or CONFIG_PATH)
+    if parsed.config_dir is not None:
+        extra = os.path.abspath(parsed.config_dir)
+        if not os.path.isdir(extra):
+            raise LaunchError(f"--config-dir: {extra} is not a directory")
+        search_path.append(provider="command-line", path=f"file://{extra}")
+    overrides = list(parsed.overrides)
+    GlobalHydra.instance().clear()
+    try:
+        hydra = Hydra.create_main_hydra2(task_name="train", config_search_path=search_path)
+        multirun = parsed.multirun or hydra.get_mode(name, overrides) == RunMode.MULTIRUN
+        if not multirun:
+            cfg = hydra.compose_config(name, overrides, run_mode=RunMode.RUN)
+            _check_job(cfg, None)
+            return 1
+        cfg = hydra.compose_config(name, overrides, run_mode=RunMode.MULTIRUN)
+        if OmegaConf.select(cfg, "hydra.sweeper._target_") != _BASIC_SWEEPER:
+            return 0
+        parser = OverridesParser.create(config_loader=hydra.config_loader)
+        jobs = 0
+        for job in _grid(cfg, parser):
+            _check_job(hydra.config_loader.load_sweep_config(cfg, job), job)
+            jobs += 1
+        return jobs
+    except (HydraException, OmegaConfBaseException) as err:
+        raise LaunchError(_one_line(err)) from err
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _grid(cfg: Any, parser: Any) -> Iterator[list[str]]:
+    """Each job's overrides, in the basic sweeper's order."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()]
+    lines += OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False)  # type: ignore[operator]
+    for batch in BasicSweeper.split_arguments(parser.parse_overrides(lines), None):
+        yield from batch
+
+
+def _check_job(cfg: Any, job: list[str] | None) -> None:
+    """Checks one job's composed config as the engine will (``research.config.resolve``)."""
+    from omegaconf import OmegaConf
+
+    engine_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    quiet = logging.getLogger("research.config")  # its notes come again from the job itself
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        plain = {
+            key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+            for key, node in ((key, cfg[key]) for key in cfg if key != "hydra")
+        }
+        resolve({k: v for k, v in plain.items() if k in engine_keys})
+        tracking.from_config(plain.get("logger"))  # its options, before any job
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        where = f"job {' '.join(job)}: " if job is not None else ""
+        raise LaunchError(f"{where}{_one_line(err)}") from err
+    finally:
+        quiet.setLevel(level)
