@@ -9,7 +9,7 @@ REPRODUCE_ARGS ?=
 BENCH_ARGS ?= --json outputs/benchmark.json
 BENCH_GPU_ARGS ?= --json outputs/bench_gpu.json
 
-.PHONY: reproduce test bench bench-gpu lint format clean-venv
+.PHONY: reproduce test test-fast bench bench-gpu lint format clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -n auto -m "not slurm" $(PYTEST_ARGS)
 	$(PY) -m pytest -m slurm $(PYTEST_SLURM_ARGS)
 
+# The fast tier, while changing library code: every test not marked slow or slurm, on every
+# core (pytest-xdist), in under 3 minutes on 2 cores with .venv made.
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -n auto -m "not slow and not slurm" $(PYTEST_ARGS)
+
 # The benchmark (about 30 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
@@ -43,9 +48,14 @@ bench: $(VENV)/.installed-test
 bench-gpu: $(VENV)/.installed-test
 	$(PY) scripts/bench_gpu.py $(BENCH_GPU_ARGS)
 
+# Lint, format, types (mypy, [tool.mypy]) and the import contracts (import-linter,
+# [tool.importlinter]; tests/test_structure.py: private modules, README's Layout).
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_structure.py
 
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .

@@ -18,9 +18,6 @@ The public surface:
   ``research-aggregate`` and ``research-figures`` (``research.cli``).
 """
 
-__version__ = "0.3.0"
-"""The release (``CHANGELOG.md``); the package metadata reads it from here."""
-
 from research.optim import (
     add_regularization,
     fista,
@@ -39,6 +36,9 @@ from research.regularizers import (
     kernel_mask,
 )
 
+__version__ = "0.3.0"
+"""The release (``CHANGELOG.md``); the package metadata reads it from here."""
+
 __all__ = [
     "L1",
     "L1L2",
@@ -46,6 +46,7 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "Regularizer",
+    "__version__",
     "add_regularization",
     "fista",
     "from_keras",
@@ -54,7 +55,6 @@ __all__ = [
     "proximal",
     "proximal_adagrad",
     "proximal_adam",
-    "__version__",
 ]
 
 

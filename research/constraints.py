@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.checks import check_nonnegative, is_traced
-from research.regularizers._base import import_keras
+from research.compat import import_keras
 
 __all__ = [
     "CONSTRAINTS",

@@ -15,21 +15,18 @@ from typing import Any
 import jax
 import numpy as np
 
+from research import models
+from research.data import load
+from research.trees import path_str
+
 __all__ = ["Results", "flat_paths", "nest"]
-
-
-def _entry(entry: Any) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(entry, attr):
-            return str(getattr(entry, attr))
-    return str(entry)
 
 
 def flat_paths(tree: Any) -> dict[str, Any]:
     """A pytree as ``{'/'-joined path: leaf}`` (``{"layers": {0: {"kernel": a}}}`` ->
     ``{"layers/0/kernel": a}``), in the pytree's leaf order."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(_entry(e) for e in path): leaf for path, leaf in leaves}
+    return {path_str(path): leaf for path, leaf in leaves}
 
 
 def nest(flat: dict[str, Any], index: tuple = ()) -> dict:
@@ -92,15 +89,11 @@ class Results:
     def dataset(self):
         """The data set trained on (loaded from the config once, when read from disk)."""
         if self.data is None:
-            from research.data import load
-
             self.data = load(self.config["data"])
         return self.data
 
     def predict(self, x: np.ndarray, strength: int = 0) -> np.ndarray:
         """Outputs ``(num_seeds, n, out)`` of every seed's trained model on ``x`` ``(n, in)``."""
-        from research import models
-
         kernels = [k for k in self.params if k.endswith("kernel")]
         out_features = self.params[kernels[-1]].shape[-1]
         graph = models.graphdef(self.config["model"], x.shape[-1], out_features)

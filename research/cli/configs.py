@@ -46,10 +46,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     **schemas.GROUP_SCHEMAS,
     "logger": {
         "none": schemas.named_schema("logger", "none"),
-        **{
-            name: schemas.schema_of("logger", name, cls)
-            for name, cls in tracking.TRACKERS.items()
-        },
+        **{name: schemas.schema_of("logger", name, cls) for name, cls in tracking.TRACKERS.items()},
     },
 }
 """Per config group, each option's schema (stored as ``<group>/schema_<option>``): the

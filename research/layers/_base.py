@@ -15,6 +15,7 @@ import optax
 from flax import nnx
 
 from research.regularizers import Regularizer
+from research.trees import entry_key
 
 Penalty = Regularizer | Callable[[jax.Array], jax.Array] | None
 Constraint = Callable[[jax.Array], jax.Array] | None
@@ -157,13 +158,6 @@ def regularization_loss(model: nnx.Module) -> jax.Array:
     return total
 
 
-def _name(entry: Any) -> str:
-    """The name of one path entry (dict key, attribute or index) as a string."""
-    return str(
-        next((getattr(entry, a) for a in ("key", "name", "idx") if hasattr(entry, a)), entry)
-    )
-
-
 def constraints(model: nnx.Module) -> optax.GradientTransformation:
     """An optax transform, chained last, applying the layers' weight constraints.
 
@@ -191,7 +185,7 @@ def constraints(model: nnx.Module) -> optax.GradientTransformation:
                 table[(*(str(p) for p in path), name)] = fn
 
     def lookup(path: Sequence[Any]) -> Callable[[jax.Array], jax.Array] | None:
-        names = tuple(_name(e) for e in path)
+        names = tuple(str(entry_key(e)) for e in path)
         for target, fn in table.items():
             rest = names[len(target) :]
             if names[: len(target)] == target and all(r in ("value", "raw_value") for r in rest):

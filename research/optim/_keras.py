@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from research.compat import import_keras
 from research.optim._common import (
     LearningRate,
     check_learning_rate,
@@ -47,7 +48,7 @@ from research.optim._common import (
 from research.optim._ftrl import ftrl
 from research.optim._keras_schedules import schedule_from_keras
 from research.optim._weight_decay import decoupled_weight_decay
-from research.regularizers._base import _entry_name, import_keras
+from research.trees import entry_key
 
 _UNSUPPORTED_OPTIONS = ("use_ema", "gradient_accumulation_steps", "loss_scale_factor")
 
@@ -255,7 +256,7 @@ def _weight_decay_mask(opt: Any, variables: Mapping[tuple, Any] | None) -> Calla
 
     def mask(params):
         return jax.tree_util.tree_map_with_path(
-            lambda path, _: decays(tuple(_entry_name(e) for e in path)), params
+            lambda path, _: decays(tuple(entry_key(e) for e in path)), params
         )
 
     return mask

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from research.regularizers._base import import_keras
+from research.compat import import_keras
 
 
 def load_keras_model(path: str | os.PathLike) -> Any:

@@ -17,11 +17,11 @@ from flax import nnx
 
 from research import constraints as constraints_lib
 from research import layers
+from research.compat import import_keras
 from research.optim import from_keras_optimizer
 from research.port._init import from_keras_initializer
 from research.port._loss import KerasLoss, from_keras_loss
 from research.regularizers import from_keras as regularizer_from_keras
-from research.regularizers._base import import_keras
 
 SUPPORTED_LAYERS = (
     "InputLayer", "Dense", "Conv2D", "Flatten", "ActivityRegularization", "Dropout",

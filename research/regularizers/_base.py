@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.checks import check_nonnegative, is_traced
+from research.trees import entry_key
 
 PyTree = Any
 Mask = PyTree | Callable[[PyTree], PyTree] | None
@@ -25,14 +26,6 @@ KERAS_DEFAULT = 0.01  # keras.regularizers.L1() / L2() default strength.
 # --------------------------------------------------------------------------- #
 # Selection of leaves
 # --------------------------------------------------------------------------- #
-def _entry_name(entry: Any) -> Any:
-    """The name of one pytree path entry (dict key, attribute or index)."""
-    for attr in ("key", "name", "idx"):
-        if hasattr(entry, attr):
-            return getattr(entry, attr)
-    return None
-
-
 def kernel_mask(params: PyTree) -> PyTree:
     """The default selection: True for leaves with a path entry named ``kernel``.
 
@@ -47,7 +40,7 @@ def kernel_mask(params: PyTree) -> PyTree:
       A pytree of Python bools with the structure of ``params``.
     """
     return jax.tree_util.tree_map_with_path(
-        lambda path, _: any(_entry_name(e) == "kernel" for e in path), params
+        lambda path, _: any(entry_key(e) == "kernel" for e in path), params
     )
 
 
@@ -326,11 +319,3 @@ def total_abs(w: jax.Array) -> jax.Array:
 
 def soft_threshold(v: jax.Array, t: jax.Array) -> jax.Array:
     return jnp.sign(v) * jnp.maximum(jnp.abs(v) - t, 0)
-
-
-def import_keras():
-    try:
-        import keras
-    except ImportError as err:  # pragma: no cover - keras is a test extra
-        raise ImportError("to_keras/from_keras need Keras: pip install 'research[test]'") from err
-    return keras

@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from research.compat import import_keras
 from research.regularizers._base import (
     ByIdentity,
     Mask,
@@ -17,7 +18,6 @@ from research.regularizers._base import (
     abs_sign_grad,
     cast,
     check_scalar,
-    import_keras,
 )
 
 EPSILON = 1e-7  # keras.config.epsilon(): the floor of a row's (column's) norm

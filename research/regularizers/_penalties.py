@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from research.compat import import_keras
 from research.regularizers._base import (
     KERAS_DEFAULT,
     ByIdentity,
@@ -18,7 +19,6 @@ from research.regularizers._base import (
     Regularizer,
     cast,
     check_scalar,
-    import_keras,
     soft_threshold,
     total_abs,
 )
