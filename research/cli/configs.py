@@ -201,7 +201,7 @@ def _grid(cfg: Any, parser: Any) -> Iterator[list[str]]:
 
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     lines = [f"{key}={value}" for key, value in params.items()]
-    lines += OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False)  # type: ignore[operator]
+    lines += [str(line) for line in cfg.hydra.overrides.task]
     for batch in BasicSweeper.split_arguments(parser.parse_overrides(lines), None):
         yield from batch
 
@@ -215,7 +215,7 @@ def _check_job(cfg: Any, job: list[str] | None) -> None:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        plain = {
+        plain: dict[str, Any] = {
             key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
             for key, node in ((key, cfg[key]) for key in cfg if key != "hydra")
         }

@@ -149,8 +149,11 @@ def _track(cfg: Any, job_dir: Path, sweep_dir: Path | None) -> None:
         return
     from research import tracking
 
+    tracker = tracking.from_config(logger)
+    if tracker is None:
+        return
     try:
-        tracking.from_config(logger).log_job(Path(job_dir), sweep_dir=sweep_dir)
+        tracker.log_job(Path(job_dir), sweep_dir=sweep_dir)
     except Exception as err:
         error = f"{type(err).__name__}: {err}".strip()[:1000]
         _tracker_down[key] = (time.monotonic(), error)
