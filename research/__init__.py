@@ -18,6 +18,8 @@ The public surface:
   ``research-aggregate`` and ``research-figures`` (``research.cli``).
 """
 
+from typing import Any
+
 from research.optim import (
     add_regularization,
     fista,
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # numba (the path solver's compiler) is imported only when the path is asked for.
     if name == "lasso_path":
         from research.lasso import lasso_path

@@ -93,7 +93,7 @@ def _scalar(value: Any, w: jax.Array) -> Any:
     return jnp.asarray(value, dtype=w.dtype)
 
 
-def _norms(w: jax.Array, axis: Axis) -> jax.Array:
+def _norms(w: jax.Array, axis: Axis | None) -> jax.Array:
     """Keras's ``sqrt(sum(square(w), axis, keepdims=True))``."""
     return jnp.sqrt(jnp.sum(jnp.square(w), axis=axis, keepdims=True))
 
@@ -206,11 +206,11 @@ class MaxNorm(Constraint):
 
     _fields = ("max_value",)
 
-    def __init__(self, max_value: float | jax.Array = 2, axis: Axis = 0):
+    def __init__(self, max_value: float | jax.Array = 2, axis: Axis = 0) -> None:
         self.max_value = _check_max_value(max_value)
         self.axis = _check_axis(axis)
 
-    def project(self, w):
+    def project(self, w: jax.Array) -> jax.Array:
         norms = _norms(w, self.axis)
         desired = jnp.clip(norms, 0, _scalar(self.max_value, norms))
         return w.astype(norms.dtype) * (desired / (EPSILON + norms))
@@ -248,7 +248,7 @@ class MinMaxNorm(Constraint):
         max_value: float | jax.Array = 1.0,
         rate: float | jax.Array = 1.0,
         axis: Axis = 0,
-    ):
+    ) -> None:
         self.min_value = check_nonnegative("min_value", min_value)
         self.max_value = _check_max_value(max_value)
         if not (is_traced(min_value) or is_traced(max_value)) and min_value > max_value:
@@ -259,7 +259,7 @@ class MinMaxNorm(Constraint):
         self.rate = _check_rate(rate)
         self.axis = _check_axis(axis)
 
-    def project(self, w):
+    def project(self, w: jax.Array) -> jax.Array:
         norms = _norms(w, self.axis)
         rate = _scalar(self.rate, norms)
         lo, hi = _scalar(self.min_value, norms), _scalar(self.max_value, norms)
@@ -280,7 +280,7 @@ class NonNeg(Constraint):
       Array([0. , 0.5], dtype=float32)
     """
 
-    def project(self, w):
+    def project(self, w: jax.Array) -> jax.Array:
         return jnp.maximum(w, 0)
 
 
@@ -300,10 +300,10 @@ class UnitNorm(Constraint):
       Array([[0.6], [0.8]], dtype=float32)
     """
 
-    def __init__(self, axis: Axis = 0):
+    def __init__(self, axis: Axis = 0) -> None:
         self.axis = _check_axis(axis)
 
-    def project(self, w):
+    def project(self, w: jax.Array) -> jax.Array:
         norms = _norms(w, self.axis)
         return w.astype(norms.dtype) / (EPSILON + norms)
 

@@ -12,6 +12,7 @@ train/test split, fully determined by its arguments (``seed`` included).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -203,7 +204,7 @@ def penalty_only() -> Dataset:
     return Dataset("penalty_only", zero, zero, zero, zero, task="regression")
 
 
-LOADERS = {
+LOADERS: dict[str, Callable[..., Dataset]] = {
     "line_outliers": line_outliers,
     "sparse_regression": sparse_regression,
     "digits": digits,

@@ -106,7 +106,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Writes arrays to a compressed ``.npz`` atomically."""
-    _atomic(Path(path), lambda f: np.savez_compressed(f, **arrays))
+    _atomic(Path(path), lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]  # numpy's stub checks **arrays against allow_pickle: bool
 
 
 def is_complete(job_dir: Path) -> bool:

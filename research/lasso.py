@@ -40,6 +40,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from sklearn.exceptions import ConvergenceWarning
 
 from research._lasso_kernels import solve
@@ -50,7 +51,9 @@ MAX_GRAM_FEATURES = 8192
 """The Gram matrix is used when ``n_samples >= n_features`` up to this many features."""
 
 
-def _check(X, y, alphas, eps, l1_ratio, tol):
+def _check(
+    X: ArrayLike, y: ArrayLike, alphas: int | ArrayLike, eps: float, l1_ratio: float, tol: float
+) -> tuple[np.ndarray, np.ndarray, DTypeLike]:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"X: expected a 2-D array (n_samples, n_features), got shape {X.shape}")
@@ -92,7 +95,9 @@ def _check(X, y, alphas, eps, l1_ratio, tol):
     return X, np.ascontiguousarray(y, dtype=np.float64), dtype
 
 
-def _grid(xy: np.ndarray, n: int, alphas, eps: float, l1_ratio: float) -> np.ndarray:
+def _grid(
+    xy: np.ndarray, n: int, alphas: int | ArrayLike, eps: float, l1_ratio: float
+) -> np.ndarray:
     """scikit-learn's grid: ``alphas`` strengths from the smallest with ``w = 0`` down to
     ``eps`` times it, log-spaced; or the given strengths in decreasing order."""
     if isinstance(alphas, Integral):
@@ -103,7 +108,16 @@ def _grid(xy: np.ndarray, n: int, alphas, eps: float, l1_ratio: float) -> np.nda
     return np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
 
 
-def lasso_path(X, y, *, alphas=50, eps=1e-3, l1_ratio=1.0, tol=1e-6, max_iter=1000):
+def lasso_path(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    alphas: int | ArrayLike = 50,
+    eps: float = 1e-3,
+    l1_ratio: float = 1.0,
+    tol: float = 1e-6,
+    max_iter: int = 1000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Lasso (``l1_ratio=1``) or ElasticNet path, as ``sklearn.linear_model.enet_path``.
 
     Args:

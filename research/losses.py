@@ -19,9 +19,13 @@ partial batch over its own size.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
+
+if TYPE_CHECKING:
+    from research.port import KerasLoss
 
 __all__ = ["LOSSES", "TASKS", "abs_sum", "cross_entropy", "half_mse", "keras", "keras_loss", "mse"]
 
@@ -56,7 +60,13 @@ def keras(pred: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
     raise ValueError("loss: keras is the compiled loss of a Keras model; use it with model=keras")
 
 
-def keras_loss(loss, pred, y, weight, logits=None) -> jax.Array:
+def keras_loss(
+    loss: KerasLoss,
+    pred: jax.Array,
+    y: jax.Array,
+    weight: jax.Array,
+    logits: jax.Array | None = None,
+) -> jax.Array:
     """A ``research.port.KerasLoss`` averaged over the real examples of a padded batch."""
     per_example = loss.per_example(y, pred, logits=logits)
     per_example = per_example.reshape(per_example.shape[0], -1).mean(axis=-1)
@@ -74,6 +84,7 @@ LOSSES: dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]] = {
 }
 """The losses by config name; the one list of them."""
 
-TASKS = {name: "regression" for name in LOSSES} | {"cross_entropy": "classification"}
+TASKS: dict[str, str | None] = {name: "regression" for name in LOSSES}
+TASKS |= {"cross_entropy": "classification"}
 TASKS["keras"] = None  # the file's loss decides
 """The kind of data set each loss needs (``research.data.TASKS`` names each data set's)."""

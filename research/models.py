@@ -24,7 +24,7 @@ import inspect
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 from flax import nnx
@@ -98,7 +98,7 @@ class MLP(nnx.Module):
         kernel_init: float | None = None,
         *,
         rngs: nnx.Rngs,
-    ):
+    ) -> None:
         widths = [int(w) for w in widths]
         if len(widths) < 2 or min(widths) < 1:
             raise ValueError(f"model.widths: expected at least two positive widths, got {widths}")
@@ -119,7 +119,9 @@ class MLP(nnx.Module):
 class Classifier(MLP):
     """The Keras tutorial's classifier: ``Dense(hidden, relu) -> Dense(classes)`` (logits)."""
 
-    def __init__(self, in_features: int, hidden: int = 64, classes: int = 10, *, rngs: nnx.Rngs):
+    def __init__(
+        self, in_features: int, hidden: int = 64, classes: int = 10, *, rngs: nnx.Rngs
+    ) -> None:
         super().__init__([in_features, hidden, classes], activation="relu", rngs=rngs)
 
 
@@ -134,7 +136,7 @@ class Linear(MLP):
         kernel_init: float | None = None,
         *,
         rngs: nnx.Rngs,
-    ):
+    ) -> None:
         super().__init__(
             [in_features, out_features], use_bias=use_bias, kernel_init=kernel_init, rngs=rngs
         )
@@ -164,7 +166,9 @@ def mlp(
     return MLP(widths, activation, use_bias, kernel_init, rngs=rngs)
 
 
-def classifier(in_features: int, out_features: int, *, hidden: int = 64, rngs: nnx.Rngs):
+def classifier(
+    in_features: int, out_features: int, *, hidden: int = 64, rngs: nnx.Rngs
+) -> Classifier:
     """The Keras tutorial's ``Classifier`` with one class per output feature."""
     return Classifier(in_features, hidden, out_features, rngs=rngs)
 
@@ -208,11 +212,12 @@ def keras(
     from research import port
 
     model = port.cached_model(path, _kernel_regularizers)
+    file_outputs = model.out_features  # type: ignore[attr-defined]  # set by port.cached_model
     inputs = math.prod(model.input_shape or (in_features,))
-    if inputs != in_features or model.out_features not in (None, out_features):
+    if inputs != in_features or file_outputs not in (None, out_features):
         raise ValueError(
             f"model.path: the Keras model maps {model.input_shape} inputs to "
-            f"{model.out_features} outputs; the data has {in_features} input features and "
+            f"{file_outputs} outputs; the data has {in_features} input features and "
             f"{out_features} outputs"
         )
     return port.reinitialize(model, rngs.params()) if init == "random" else model
@@ -237,7 +242,9 @@ def model_defaults(name: str) -> dict[str, Any]:
     }
 
 
-def build_model(config: dict[str, Any], in_features: int, out_features: int, rngs: nnx.Rngs):
+def build_model(
+    config: dict[str, Any], in_features: int, out_features: int, rngs: nnx.Rngs
+) -> nnx.Module:
     """Builds a model from its config (``name`` plus the builder's keyword arguments).
 
     ``in_features`` / ``out_features`` come from the data; an MLP's explicit
@@ -271,13 +278,19 @@ class Graph(NamedTuple):
     rest: Any
 
 
-def init_params(model_fn: Callable[[nnx.Rngs], nnx.Module], key: jax.Array):
+def init_params(
+    model_fn: Callable[[nnx.Rngs], nnx.Module], key: jax.Array
+) -> tuple[Any, dict[str, Any]]:
     """Creates the model from ``key``; returns ``(graph, params)`` with params a pure dict.
 
     ``graph`` is the ``nnx`` graph def, or a ``Graph`` carrying the model's
     other state when it has some (a Keras model's activity penalties, RNGs).
     """
-    graphdef, state, rest = nnx.split(model_fn(nnx.Rngs(params=key)), nnx.Param, ...)
+    # nnx.split with two filters returns three parts; its stub says "two or more"
+    graphdef, state, rest = cast(
+        "tuple[nnx.GraphDef[Any], nnx.State, nnx.State]",
+        nnx.split(model_fn(nnx.Rngs(params=key)), nnx.Param, ...),
+    )
     # A pure dict: merged inside a traced step, the variables are created there.
     graph = Graph(graphdef, nnx.to_pure_dict(rest)) if jax.tree.leaves(rest) else graphdef
     return graph, nnx.to_pure_dict(state)
@@ -290,7 +303,7 @@ def merge(graph: Any, params: Any) -> nnx.Module:
     return nnx.merge(graph, params)
 
 
-def apply(graphdef: Any, params: Any, x: jax.Array) -> jax.Array:
+def apply(graphdef: Any, params: Any, x: jax.typing.ArrayLike) -> jax.Array:
     """Runs the model described by ``graphdef`` with the pure-dict ``params``."""
     return merge(graphdef, params)(x)
 

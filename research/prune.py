@@ -16,6 +16,7 @@ zeros and so prunable units; the subgradient method leaves weights at
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 __all__ = ["dead_units", "prune_mlp"]
 
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str | None, Callable[[np.ndarray], np.ndarray]] = {
     None: lambda x: x,
     "identity": lambda x: x,
     "linear": lambda x: x,

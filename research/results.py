@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from research import models
-from research.data import load
+from research.data import Dataset, load
 from research.trees import path_str
 
 __all__ = ["Results", "flat_paths", "nest"]
@@ -86,7 +86,7 @@ class Results:
         """Nested params of one seed and strength, e.g. ``{"layers": {0: {"kernel": ...}}}``."""
         return nest(self.params, (seed, strength))
 
-    def dataset(self):
+    def dataset(self) -> Dataset:
         """The data set trained on (loaded from the config once, when read from disk)."""
         if self.data is None:
             self.data = load(self.config["data"])

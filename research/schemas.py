@@ -15,7 +15,7 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from research import data, methods, models
 from research.config import TrainConfig, regularizer_keys
@@ -27,20 +27,21 @@ __all__ = ["GROUP_SCHEMAS", "RunConfig", "named_schema", "schema_of"]
 def _field_type(hint: Any) -> Any:
     """OmegaConf's spelling of a hint: sequences become lists."""
     if typing.get_origin(hint) in (collections.abc.Sequence, tuple):
-        return list[typing.get_args(hint)[0]]
+        return list[typing.get_args(hint)[0]]  # type: ignore[misc]  # the item type is read from the hint at runtime
     return hint
 
 
 def _default(value: Any) -> dataclasses.Field:
+    # dataclasses.field's stub types it as its default (for class bodies); it is a Field.
     if isinstance(value, list | tuple):
-        return dataclasses.field(default_factory=lambda: list(value))
-    return dataclasses.field(default=value)
+        return cast(dataclasses.Field, dataclasses.field(default_factory=lambda: list(value)))
+    return cast(dataclasses.Field, dataclasses.field(default=value))
 
 
 def schema_of(group: str, name: str, builder: Callable, *, skip: tuple[str, ...] = ()) -> type:
     """A dataclass with ``name`` and the keyword arguments of ``builder`` (types, defaults)."""
     hints = typing.get_type_hints(builder)
-    fields = [("name", str, dataclasses.field(default=name))]
+    fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=name))]
     for param in inspect.signature(builder).parameters.values():
         if param.name in skip or param.name.startswith("_"):
             continue
@@ -57,7 +58,7 @@ def regularizer_schema(name: str) -> type:
     if name in REGULARIZERS:
         params = inspect.signature(REGULARIZERS[name]).parameters
         own = {k: p.default for k, p in params.items() if k != "mask"}
-    fields = [("name", str, dataclasses.field(default=name))]
+    fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=name))]
     fields += [(key, Any, _default(own.get(key))) for key in sorted(regularizer_keys())]
     fields.append(("layers", list[int] | None, dataclasses.field(default=None)))
     return dataclasses.make_dataclass(f"{name.title().replace('_', '')}Regularizer", fields)

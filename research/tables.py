@@ -11,9 +11,12 @@ import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from research.io import FAILURE, METRICS, is_complete
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["aggregate", "job_dirs", "metric_columns", "summarize"]
 
@@ -43,7 +46,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found)
 
 
-def aggregate(sweep_dir: Path):
+def aggregate(sweep_dir: Path) -> pd.DataFrame:
     """Reads every job of a multirun into one tidy table.
 
     One row per job x seed x strength. Columns: ``job`` (the directory, relative
@@ -103,14 +106,14 @@ def _is_metric(column: str) -> bool:
     )
 
 
-def metric_columns(table) -> list[str]:
+def metric_columns(table: pd.DataFrame) -> list[str]:
     """The metrics ``summarize`` can average: the table's metric columns and the
     sparsity totals over layers (``exact_zeros``, ...), without ``diverged``."""
     columns = _sparsity_columns(table.copy()).columns
     return [c for c in columns if _is_metric(c) and c not in ("diverged", "diverged_step")]
 
 
-def summarize(table, metrics: Iterable[str] | None = None):
+def summarize(table: pd.DataFrame, metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """Mean and std over seeds per grid cell (swept keys x strengths).
 
     Seeds that diverged are left out of the means; ``diverged`` is their

@@ -113,7 +113,7 @@ def launcher_share(launcher: Mapping | None) -> tuple[int, int | None]:
 
 def _chosen_elsewhere() -> bool:
     """Whether the user (or an earlier ``configure``) already chose the CPU device count."""
-    if jax.config.jax_num_cpu_devices != -1:
+    if jax.config.jax_num_cpu_devices != -1:  # type: ignore[attr-defined]  # jax adds its options to Config with setattr
         return True
     return "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
 

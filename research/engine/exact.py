@@ -47,7 +47,9 @@ def _sklearn_strengths(run: RunSpec, k: int) -> tuple[float, float]:
     return alpha, (l1 / alpha if alpha > 0 else 1.0)
 
 
-def solve(run: RunSpec, x: np.ndarray, y: np.ndarray, use_bias: bool):
+def solve(
+    run: RunSpec, x: np.ndarray, y: np.ndarray, use_bias: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Every strength's solution: kernels ``(K, p, m)`` and biases ``(K, m)``, float64."""
     from research import lasso_path
 
@@ -79,7 +81,13 @@ def _evaluate_all(spec: ProgramSpec, graph: Any):
     return jax.jit(jax.vmap(jax.vmap(one, (0, 0, None)), (0, None, None)))
 
 
-def train(run: RunSpec, spec: ProgramSpec, data: Dataset, strengths, arrays) -> Results:
+def train(
+    run: RunSpec,
+    spec: ProgramSpec,
+    data: Dataset,
+    strengths: dict[str, jax.Array],
+    arrays: dict[str, jax.Array],
+) -> Results:
     """The exact path as the engine's ``Results`` (seed axis first, strength axis second)."""
     graph, template = models.init_params(model_fn(spec), jax.random.key(0))
     use_bias = "layers/0/bias" in flat_paths(template)

@@ -43,7 +43,7 @@ def program_cache_info() -> Any:
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     """One key per seed, ``split(key(seed), num_seeds)``; key i does not depend on num_seeds."""
-    if not jax.config.jax_threefry_partitionable:
+    if not jax.config.jax_threefry_partitionable:  # type: ignore[attr-defined]  # jax adds its options to Config with setattr
         raise RuntimeError("jax_threefry_partitionable must be on for num_seeds-independent keys")
     return jax.random.split(jax.random.key(seed), num_seeds)
 
@@ -88,7 +88,7 @@ class Experiment:
       ValueError: for a bad config, naming the key and what was expected.
     """
 
-    def __init__(self, config: Any):
+    def __init__(self, config: Any) -> None:
         devices.configure()  # before anything starts JAX: one CPU device per core
         self.run_spec = run = resolve(config)
         self.data = data_lib.load(run.data)
@@ -104,12 +104,12 @@ class Experiment:
         self._dtype = jnp.result_type(float)
         self._lr = jnp.asarray(run.learning_rate, self._dtype)
         self._keys = seed_keys(run.seed, padded)
-        arrays = device_arrays(spec, self.data)
-        self._replicated = None
+        host_arrays = device_arrays(spec, self.data)
+        self._replicated: jax.sharding.NamedSharding | None = None
         if len(self.devices) > 1:
-            arrays = self._shard(arrays)
+            arrays = self._shard(host_arrays)
         else:
-            arrays = jax.device_put(arrays)
+            arrays = jax.device_put(host_arrays)
         self._arrays = arrays
         self.program = _cached_program(spec)  # builds the model: bad model values fail here
         self._strength_args = self._device_strengths(run.strengths)

@@ -65,7 +65,12 @@ def _first_bad(values: jax.Array, steps: jax.Array) -> jax.Array:
 
 
 def record(
-    spec: ProgramSpec, states, step_end, losses, batch_sizes, penalties=None
+    spec: ProgramSpec,
+    states: dict[str, Any],
+    step_end: jax.Array,
+    losses: jax.Array,
+    batch_sizes: jax.Array,
+    penalties: jax.Array | None = None,
 ) -> dict[str, Any]:
     """Folds a block that ends at ``step_end`` into the epoch sums; finds divergence.
 
@@ -165,7 +170,14 @@ def _one_chunk(spec: ProgramSpec, run_steps, carry, _):
     return carry, (snapshot(spec, carry[1]), losses)
 
 
-def train(spec: ProgramSpec, graph: Any, keys, strengths, lr, arrays) -> dict[str, Any]:
+def train(
+    spec: ProgramSpec,
+    graph: Any,
+    keys: jax.Array,
+    strengths: dict[str, jax.Array],
+    lr: jax.Array,
+    arrays: dict[str, jax.Array],
+) -> dict[str, Any]:
     """Trains every seed x strength setting; returns the run's outputs as a pytree."""
     with sum_by_dot(spec.sum_by_dot):
         # ---- initial states: seeds x strengths

@@ -15,7 +15,13 @@ from research.results import flat_paths
 __all__ = ["evaluate"]
 
 
-def evaluate(spec: ProgramSpec, graph: Any, state, strength, arrays) -> dict[str, jax.Array]:
+def evaluate(
+    spec: ProgramSpec,
+    graph: Any,
+    state: dict[str, Any],
+    strength: dict[str, jax.Array],
+    arrays: dict[str, jax.Array],
+) -> dict[str, jax.Array]:
     """The metrics of ``research.results.Results.metrics`` for one trained model.
 
     ``train_loss`` is the last epoch's recorded loss, penalty included: the mean

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -131,7 +131,7 @@ _WAITER = _Waiter()
 def wait_interruptibly(array: jax.Array) -> None:
     """Returns when ``array`` is computed; in the main thread, signal handlers (Ctrl-C,
     SIGTERM, Slurm's timeout signal) run during the wait, not after it."""
-    if threading.current_thread() is not threading.main_thread() or array.is_ready():
+    if threading.current_thread() is not threading.main_thread() or array.is_ready():  # type: ignore[attr-defined]  # jaxlib's ArrayImpl has it; jax.Array's stub lacks it
         return
     _WAITER.wait(array)
 
@@ -145,11 +145,11 @@ class Program:
     not on the values.
     """
 
-    def __init__(self, run: Callable[..., Any]):
+    def __init__(self, run: Callable[..., Any]) -> None:
         self.run = run
         self.tree = jax.jit(run)
         # The packed program calls the jitted one: its trace (made by ``prepare``) is reused.
-        self.packed = jax.jit(lambda *args: self.layout.pack(self.tree(*args)))
+        self.packed = jax.jit(lambda *args: cast(Layout, self.layout).pack(self.tree(*args)))
         self.layout: Layout | None = None
         self.snapshot_layout: list[Entry] = []
 
@@ -170,8 +170,9 @@ class Program:
         self.prepare(*args)
         flat = self.packed(*args)
         wait_interruptibly(flat)
+        assert self.layout is not None  # set by prepare
         return self.layout.unpack(np.array(flat))  # a writable host copy
 
     def cache_size(self) -> int:
         """Compiled versions of the packed program (1 per argument shapes)."""
-        return self.packed._cache_size()
+        return self.packed._cache_size()  # type: ignore[attr-defined]  # jaxlib's PjitFunction has it; JitWrapped's stub does not

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -50,10 +50,18 @@ def model_fn(spec: ProgramSpec) -> Callable[[nnx.Rngs], nnx.Module]:
     return lambda rngs: models.build_model(config, spec.in_features, spec.out_features, rngs)
 
 
-def keras_objective(spec: ProgramSpec, graph: Any, params, xb, yb, wb, key) -> jax.Array:
+def keras_objective(
+    spec: ProgramSpec,
+    graph: Any,
+    params: Any,
+    xb: jax.Array,
+    yb: jax.Array,
+    wb: jax.Array,
+    key: jax.Array,
+) -> jax.Array:
     """A Keras model's training loss on a padded batch: the data loss (the file's
     compiled loss for ``loss=keras``) plus its layers' penalties on the real rows."""
-    model = models.merge(graph, params)
+    model = cast(layers.Sequential, models.merge(graph, params))  # a converted Keras file
     with layers.example_weights(wb):
         pred, logits = model.call_with_logits(xb, training=True, rngs=nnx.Rngs(dropout=key))
     if spec.loss == "keras":
@@ -87,10 +95,13 @@ def regularizer(spec: ProgramSpec, strength: dict[str, jax.Array]) -> Regularize
     cls = REGULARIZERS.get(spec.regularizer)
     if cls is None:
         return None
-    return cls(**strength, **dict(spec.regularizer_options), mask=layer_mask(spec.layers))
+    build: Callable[..., Regularizer] = cls  # the subclasses' __init__ take mask=
+    return build(**strength, **dict(spec.regularizer_options), mask=layer_mask(spec.layers))
 
 
-def transform(spec: ProgramSpec, strength: dict[str, jax.Array], lr: jax.Array):
+def transform(
+    spec: ProgramSpec, strength: dict[str, jax.Array], lr: jax.Array
+) -> optax.GradientTransformation:
     """The optax transformation of the spec's method and optimizer at one strength."""
     options = dict(spec.optimizer_options)
     tx = methods.transform(spec.method, regularizer(spec, strength), spec.optimizer, options, lr)
@@ -105,7 +116,9 @@ def penalty(spec: ProgramSpec, strength: dict[str, jax.Array], params: Any) -> j
     return jnp.zeros(()) if reg is None else reg(params)
 
 
-def init_state(spec: ProgramSpec, key: jax.Array, strength, lr) -> dict[str, Any]:
+def init_state(
+    spec: ProgramSpec, key: jax.Array, strength: dict[str, jax.Array], lr: jax.Array
+) -> dict[str, Any]:
     """Seed ``key``'s initial params and optimizer state (params from ``fold_in(key, 0)``)."""
     params = models.init_params(model_fn(spec), jax.random.fold_in(key, 0))[1]
     state = {
@@ -147,7 +160,16 @@ def _batch(spec: ProgramSpec, step: jax.Array, state, key, arrays):
     return xb, yb, wb, order
 
 
-def train_step(spec: ProgramSpec, graph: Any, step, state, key, strength, lr, arrays):
+def train_step(
+    spec: ProgramSpec,
+    graph: Any,
+    step: jax.Array,
+    state: dict[str, Any],
+    key: jax.Array,
+    strength: dict[str, jax.Array],
+    lr: jax.Array,
+    arrays: dict[str, jax.Array],
+) -> tuple[dict[str, Any], tuple[jax.Array, jax.Array | None]]:
     """One optimizer step; returns the new state and the batch's losses at the params
     before the step: ``(data_loss, step_penalty)``.
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,6 +11,9 @@ from matplotlib import animation
 from matplotlib.figure import Figure
 
 from research.figures.style import COLORS, LINESTYLES, SIGN_COLORS, color, style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "hinton",
@@ -63,7 +67,9 @@ def line_fits(
     return fig
 
 
-def hinton(ax, matrix: np.ndarray, *, scale: float | None = None, max_size: float = 220.0) -> None:
+def hinton(
+    ax: Axes, matrix: np.ndarray, *, scale: float | None = None, max_size: float = 220.0
+) -> None:
     """Draws a Hinton diagram: square area proportional to |w|, colour by sign.
 
     Exact zeros draw nothing. ``scale`` is the |w| of a full-size square
@@ -86,7 +92,7 @@ def hinton(ax, matrix: np.ndarray, *, scale: float | None = None, max_size: floa
     ax.set_aspect("equal")
 
 
-def hinton_grid(rows: dict[str, Sequence[np.ndarray]], *, titles: Sequence[str]) -> Figure:
+def hinton_grid(rows: Mapping[str, Sequence[np.ndarray]], *, titles: Sequence[str]) -> Figure:
     """Figure 7: one row of Hinton diagrams per trained network, one column per kernel.
 
     Each panel is scaled to its own matrix (as the blog post's animation). Blue is
@@ -153,7 +159,7 @@ def weight_animation(
     with style():
         fig = plt.figure(figsize=(4.2 * len(labels), 4.4))
         subfigs = fig.subfigures(1, len(labels))
-        grids = list(np.atleast_1d(subfigs))
+        grids = list(np.atleast_1d(subfigs))  # type: ignore[arg-type]  # numpy wraps a lone SubFigure in a 1-element array
         axes = [g.subplots(2, (n_k + 1) // 2).ravel() for g in grids]
         for g, label in zip(grids, labels, strict=True):
             g.suptitle(label, color=color(label))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no screen needed
 
 import matplotlib.pyplot as plt
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STYLE = Path(__file__).with_name("research.mplstyle")
 
@@ -30,13 +35,13 @@ SIGN_COLORS = {"positive": "#0072B2", "negative": "#D55E00"}
 
 
 @contextmanager
-def style():
+def style() -> Iterator[None]:
     """Context in which figures are created with the project's style."""
     with plt.style.context(str(STYLE)):
         yield
 
 
-def save_figure(fig, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     """Writes ``fig`` to ``path`` with the style's ``savefig`` settings (tight box, 150 dpi).
 
     ``style()`` applies while a figure is drawn; saving outside it would use

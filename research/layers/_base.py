@@ -28,11 +28,16 @@ ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": jax.nn.sigmoid,
     "softmax": lambda x: jax.nn.softmax(x, axis=-1),
 }
-REGULARIZER_KEYS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
-REGULARIZER_KEYS += ("kernel_constraint", "bias_constraint")
+REGULARIZER_KEYS = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+)
 
 
-def _penalty(reg: Penalty, w: jax.Array) -> jax.Array:
+def _penalty(reg: Regularizer | Callable[[jax.Array], jax.Array], w: jax.Array) -> jax.Array:
     """``reg`` applied to the one array ``w`` (a Regularizer ignores its mask here)."""
     return reg.leaf_value(w) if isinstance(reg, Regularizer) else reg(w)
 
@@ -63,7 +68,9 @@ def example_weights(weight: jax.Array) -> Iterator[None]:
         _EXAMPLE_WEIGHTS.pop()
 
 
-def _activity_penalty(reg: Penalty, outputs: jax.Array) -> jax.Array:
+def _activity_penalty(
+    reg: Regularizer | Callable[[jax.Array], jax.Array], outputs: jax.Array
+) -> jax.Array:
     """``reg(outputs) / batch size`` as Keras's ``Layer.__call__`` (``divide_no_nan``)."""
     if outputs.ndim == 0:
         return _penalty(reg, outputs)
@@ -72,8 +79,8 @@ def _activity_penalty(reg: Penalty, outputs: jax.Array) -> jax.Array:
         rows = weight.astype(outputs.dtype).reshape(-1, *(1,) * (outputs.ndim - 1))
         loss, batch_size = _penalty(reg, outputs * rows), jnp.sum(weight)
         return jnp.where(batch_size > 0, loss / jnp.maximum(batch_size, 1), 0.0)
-    loss, batch_size = _penalty(reg, outputs), outputs.shape[0]
-    return loss / batch_size if batch_size else jnp.zeros_like(loss)
+    loss, rows_count = _penalty(reg, outputs), outputs.shape[0]
+    return loss / rows_count if rows_count else jnp.zeros_like(loss)
 
 
 class ActivityLoss(nnx.Variable):
@@ -98,14 +105,28 @@ class Layer(nnx.Module):
               return self._activity(2 * x)
     """
 
-    def _init_regularizers(self, dtype: Any = jnp.float32, **options: Any) -> None:
+    def _init_regularizers(
+        self,
+        dtype: Any = jnp.float32,
+        *,
+        kernel_regularizer: Penalty = None,
+        bias_regularizer: Penalty = None,
+        activity_regularizer: Penalty = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        **options: Any,
+    ) -> None:
         """Sets the ``*_regularizer`` / ``*_constraint`` keywords (others default to None)."""
-        for name in REGULARIZER_KEYS:
-            setattr(self, name, options.pop(name, None))
+        self.kernel_regularizer: Penalty = kernel_regularizer
+        self.bias_regularizer: Penalty = bias_regularizer
+        self.activity_regularizer: Penalty = activity_regularizer
+        self.kernel_constraint: Constraint = kernel_constraint
+        self.bias_constraint: Constraint = bias_constraint
         if options:
             raise TypeError(f"unexpected keyword(s) {sorted(options)}")
         if self.activity_regularizer is not None:
-            self.activity_loss = ActivityLoss(jnp.zeros((), dtype))
+            # Only a layer with an activity penalty has this variable.
+            self.activity_loss: ActivityLoss = ActivityLoss(jnp.zeros((), dtype))
 
     def _activity(self, outputs: jax.Array) -> jax.Array:
         """Stores the activity penalty of ``outputs`` (Keras's rule); returns them."""

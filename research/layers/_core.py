@@ -12,31 +12,37 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from research.layers._base import ACTIVATIONS, REGULARIZER_KEYS, Constraint, Layer, Penalty
+from research.layers._base import ACTIVATIONS, Constraint, Layer, Penalty
 from research.regularizers import ElasticNet
 
 GLOROT_UNIFORM = nnx.initializers.glorot_uniform()  # Keras's default kernel initializer
 ZEROS = nnx.initializers.zeros_init()
-_SHARED = ("activation", "use_bias", *REGULARIZER_KEYS, "kernel_init", "bias_init", "param_dtype")
 
 
-def _setup(layer: Layer, kernel_shape: tuple[int, ...], options: dict[str, Any]) -> None:
-    """Sets the shared keywords of ``Dense`` / ``Conv`` (``options``: their ``locals()``)."""
-    o = {k: options[k] for k in (*_SHARED, "rngs")}
-    if o["activation"] not in ACTIVATIONS:
+def _check_activation(activation: str | None) -> str | None:
+    """``activation``, when it names one of ``ACTIVATIONS`` (else a ValueError)."""
+    if activation not in ACTIVATIONS:
         raise ValueError(
             f"activation: expected one of {sorted(k for k in ACTIVATIONS if k)} or None, "
-            f"got {o['activation']!r}"
+            f"got {activation!r}"
         )
-    layer.activation = o["activation"]
-    layer._init_regularizers(o["param_dtype"], **{k: o[k] for k in REGULARIZER_KEYS})
+    return activation
+
+
+def _init_weights(
+    kernel_shape: tuple[int, ...],
+    use_bias: bool,
+    kernel_init: Callable[..., jax.Array],
+    bias_init: Callable[..., jax.Array],
+    dtype: Any,
+    rngs: nnx.Rngs,
+) -> tuple[nnx.Param[jax.Array], nnx.Param[jax.Array] | None]:
+    """The kernel and the bias (None without one) of ``Dense`` / ``Conv``."""
     # nnx.Linear's / nnx.Conv's key order: one `params` key for the kernel, then
     # one for the bias (only when there is one).
-    rngs, dtype = o["rngs"], o["param_dtype"]
-    layer.kernel_init, layer.bias_init = o["kernel_init"], o["bias_init"]
-    layer.kernel = nnx.Param(o["kernel_init"](rngs.params(), kernel_shape, dtype))
-    bias = o["bias_init"](rngs.params(), kernel_shape[-1:], dtype) if o["use_bias"] else None
-    layer.bias = None if bias is None else nnx.Param(bias)
+    kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, dtype))
+    bias = bias_init(rngs.params(), kernel_shape[-1:], dtype) if use_bias else None
+    return kernel, None if bias is None else nnx.Param(bias)
 
 
 class Dense(Layer):
@@ -77,13 +83,34 @@ class Dense(Layer):
         activity_regularizer: Penalty = None,
         kernel_constraint: Constraint = None,
         bias_constraint: Constraint = None,
-        kernel_init: Callable = GLOROT_UNIFORM,
-        bias_init: Callable = ZEROS,
+        kernel_init: Callable[..., jax.Array] = GLOROT_UNIFORM,
+        bias_init: Callable[..., jax.Array] = ZEROS,
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
-    ):
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        _setup(self, (self.in_features, self.out_features), locals())
+    ) -> None:
+        self.in_features: int = int(in_features)
+        self.out_features: int = int(out_features)
+        self.activation: str | None = _check_activation(activation)
+        self._init_regularizers(
+            param_dtype,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self.kernel_init: Callable[..., jax.Array] = kernel_init
+        self.bias_init: Callable[..., jax.Array] = bias_init
+        kernel, bias = _init_weights(
+            (self.in_features, self.out_features),
+            use_bias,
+            kernel_init,
+            bias_init,
+            param_dtype,
+            rngs,
+        )
+        self.kernel: nnx.Param[jax.Array] = kernel
+        self.bias: nnx.Param[jax.Array] | None = bias
 
     def preactivation(self, x: jax.Array) -> jax.Array:
         """``x @ kernel + bias``: the output before the activation."""
@@ -137,18 +164,39 @@ class Conv(Layer):
         activity_regularizer: Penalty = None,
         kernel_constraint: Constraint = None,
         bias_constraint: Constraint = None,
-        kernel_init: Callable = GLOROT_UNIFORM,
-        bias_init: Callable = ZEROS,
+        kernel_init: Callable[..., jax.Array] = GLOROT_UNIFORM,
+        bias_init: Callable[..., jax.Array] = ZEROS,
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
-    ):
+    ) -> None:
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ValueError(f"padding: expected 'valid' or 'same', got {padding!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        self.padding = padding.lower()
-        _setup(self, (*self.kernel_size, self.in_features, self.out_features), locals())
+        self.in_features: int = int(in_features)
+        self.out_features: int = int(out_features)
+        self.kernel_size: tuple[int, int] = _pair(kernel_size, "kernel_size")
+        self.strides: tuple[int, int] = _pair(strides, "strides")
+        self.padding: str = padding.lower()
+        self.activation: str | None = _check_activation(activation)
+        self._init_regularizers(
+            param_dtype,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self.kernel_init: Callable[..., jax.Array] = kernel_init
+        self.bias_init: Callable[..., jax.Array] = bias_init
+        kernel, bias = _init_weights(
+            (*self.kernel_size, self.in_features, self.out_features),
+            use_bias,
+            kernel_init,
+            bias_init,
+            param_dtype,
+            rngs,
+        )
+        self.kernel: nnx.Param[jax.Array] = kernel
+        self.bias: nnx.Param[jax.Array] | None = bias
 
     def preactivation(self, x: jax.Array) -> jax.Array:
         """``conv(x, kernel) + bias``: the output before the activation."""
@@ -181,8 +229,9 @@ class ActivityRegularization(Layer):
       y = reg(x)  # y is x; regularization_loss(reg) is the penalty of x
     """
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1, self.l2 = l1, l2
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
+        self.l1: float = l1
+        self.l2: float = l2
         self._init_regularizers(activity_regularizer=ElasticNet(l1=l1, l2=l2))
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -52,15 +52,27 @@ class Dropout(nnx.Dropout):
       y = drop(x, training=True)  # about half the entries zeroed, the rest doubled
     """
 
-    def __init__(self, rate: float, *, noise_shape: Sequence[int | None] | None = None, rngs=None):
+    def __init__(
+        self,
+        rate: float,
+        *,
+        noise_shape: Sequence[int | None] | None = None,
+        rngs: nnx.Rngs | nnx.RngStream | None = None,
+    ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
             raise ValueError(f"rate: expected a number in [0, 1], got {rate!r}")
         shape = None if noise_shape is None else tuple(noise_shape)
         broadcast = () if shape is None else tuple(i for i, s in enumerate(shape) if s == 1)
         super().__init__(float(rate), broadcast_dims=broadcast, rngs=rngs)
-        self.noise_shape = shape
+        self.noise_shape: tuple[int | None, ...] | None = shape
 
-    def __call__(self, x: jax.Array, *, training: bool = False, rngs=None) -> jax.Array:
+    def __call__(  # type: ignore[override]  # Keras's call signature (training=), not nnx.Dropout's (deterministic=)
+        self,
+        x: jax.Array,
+        *,
+        training: bool = False,
+        rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None,
+    ) -> jax.Array:
         if self.noise_shape is not None and len(self.noise_shape) != x.ndim:
             raise ValueError(
                 f"noise_shape: {self.noise_shape} has {len(self.noise_shape)} axes, the "
@@ -89,17 +101,29 @@ class Sequential(nnx.Module):
       y = model(jnp.ones((2, 4)))
     """
 
-    def __init__(self, *layers: Any, input_shape: Sequence[int] | None = None):
+    def __init__(self, *layers: Any, input_shape: Sequence[int] | None = None) -> None:
         if len(layers) == 1 and isinstance(layers[0], list | tuple):
             layers = tuple(layers[0])
-        self.layers = nnx.List(list(layers))
-        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.layers: nnx.List[Any] = nnx.List(list(layers))
+        self.input_shape: tuple[int, ...] | None = (
+            None if input_shape is None else tuple(int(d) for d in input_shape)
+        )
 
-    def __call__(self, x: jax.Array, *, training: bool = False, rngs=None) -> jax.Array:
+    def __call__(
+        self,
+        x: jax.Array,
+        *,
+        training: bool = False,
+        rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None,
+    ) -> jax.Array:
         return self.call_with_logits(x, training=training, rngs=rngs)[0]
 
     def call_with_logits(
-        self, x: jax.Array, *, training: bool = False, rngs=None
+        self,
+        x: jax.Array,
+        *,
+        training: bool = False,
+        rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array | None]:
         """The output, and the logits of a final softmax / sigmoid when there is one.
 

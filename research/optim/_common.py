@@ -5,7 +5,7 @@ Private: import the public names from ``research.optim``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import jax
 import optax
@@ -13,7 +13,7 @@ import optax
 from research.checks import check_nonnegative
 from research.regularizers import Mask, Regularizer
 
-LearningRate = float | jax.Array | optax.Schedule
+LearningRate: TypeAlias = float | jax.Array | optax.Schedule
 
 
 def with_mask(reg: Regularizer, mask: Mask, *, prox: str | None = None) -> Regularizer:

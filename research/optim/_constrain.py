@@ -5,6 +5,8 @@ Private: import the public names from ``research.optim``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -69,6 +71,7 @@ def constrain(constraint: Constraint, mask: Mask = None) -> optax.GradientTransf
 
     def update_fn(updates, state, params=None):
         need_params("constrain", params)
+        treedef: Any  # a PyTreeDef (jaxlib ships no stub of it)
         leaves, treedef = jax.tree_util.tree_flatten(params)
         flags = select_leaves(mask, params, treedef)
         incoming = treedef.flatten_up_to(updates)

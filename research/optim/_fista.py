@@ -24,7 +24,7 @@ from research.regularizers import Mask, Regularizer
 class FistaState(NamedTuple):
     """Step count, FISTA's momentum scalar ``t`` and the last proximal point ``x``."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name; a NamedTuple field shadows tuple.count
     t: jax.Array
     x: Any
 

@@ -44,7 +44,7 @@ from research.regularizers import Mask, select_leaves
 class FtrlState(NamedTuple):
     """Step count, and per-leaf squared-gradient accumulators ``n`` and linear terms ``z``."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name; a NamedTuple field shadows tuple.count
     accumulator: Any
     linear: Any
 
@@ -199,6 +199,7 @@ def ftrl(
     def update_fn(updates, state, params=None):
         need_params("ftrl", params)
         lr_t = learning_rate_at(learning_rate, state.count)
+        treedef: Any  # a PyTreeDef (jaxlib ships no stub of it)
         w_leaves, treedef = jax.tree.flatten(params)
         flags = (
             _decay_flags(weight_decay_mask, params, treedef)

@@ -56,7 +56,7 @@ _UNSUPPORTED_OPTIONS = ("use_ema", "gradient_accumulation_steps", "loss_scale_fa
 class KerasOptimizerState(NamedTuple):
     """Keras's ``iterations`` and the optimizer's slot variables, one pytree per slot name."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name; a NamedTuple field shadows tuple.count
     slots: dict[str, Any]
 
 
@@ -163,10 +163,12 @@ def _keras_update(
     def update_fn(updates, state, params=None):
         need_params(f"from_keras_optimizer({name})", params)
         lr = learning_rate_at(learning_rate, state.count)
+        treedef: Any  # a PyTreeDef (jaxlib ships no stub of it)
         leaves, treedef = jax.tree.flatten(params)
         grads = treedef.flatten_up_to(updates)
         slots = {k: treedef.flatten_up_to(t) for k, t in state.slots.items()}
-        out_updates, out_slots = [], {k: [] for k in slots}
+        out_updates: list[jax.Array] = []
+        out_slots: dict[str, list[Any]] = {k: [] for k in slots}
         for i, (w, g) in enumerate(zip(leaves, grads, strict=True)):
             dtype = w.dtype
             leaf_slots = {k: v[i] for k, v in slots.items()}
@@ -215,6 +217,7 @@ def _keras_clip(opt: Any) -> optax.GradientTransformation | None:
 
     def clip_fn(updates, params=None):
         del params
+        treedef: Any  # a PyTreeDef (jaxlib ships no stub of it)
         leaves, treedef = jax.tree.flatten(updates)
         return treedef.unflatten(clip(leaves))
 
@@ -237,6 +240,7 @@ def _weight_decay_mask(opt: Any, variables: Mapping[tuple, Any] | None) -> Calla
                 "variables; pass variables={param path: Keras variable} to "
                 "from_keras_optimizer to resolve them"
             )
+        assert pattern is not None  # no ids: the early return above left a pattern
 
         def decays(path: tuple) -> bool:  # Keras names a variable by its last key.
             return re.search(pattern, str(path[-1])) is None

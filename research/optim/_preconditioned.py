@@ -26,7 +26,7 @@ from research.regularizers import GroupLasso, Mask, Regularizer
 class PreconditionedProximalState(NamedTuple):
     """Step count and the state of the optax transform that supplies the moments."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name; a NamedTuple field shadows tuple.count
     inner: Any
 
 

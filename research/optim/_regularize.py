@@ -68,7 +68,7 @@ def add_regularization(reg: Regularizer, mask: Mask = None) -> optax.GradientTra
 class ProximalState(NamedTuple):
     """The step count, for evaluating a learning-rate schedule."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name; a NamedTuple field shadows tuple.count
 
 
 def proximal(

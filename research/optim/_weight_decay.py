@@ -5,10 +5,11 @@ Private: import ``decoupled_weight_decay`` from ``research.optim``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from research.checks import check_nonnegative
@@ -22,11 +23,14 @@ from research.regularizers import Mask, select_leaves
 
 
 class DecoupledWeightDecayState(NamedTuple):
-    count: jax.Array  # steps taken; a schedule's learning rate is read at it
+    # Steps taken; a schedule's learning rate is read at it.
+    count: jax.Array  # type: ignore[assignment]  # optax's field name; a NamedTuple field shadows tuple.count
 
 
 def decoupled_weight_decay(
-    weight_decay: float | jax.Array, learning_rate: LearningRate, mask: Mask = None
+    weight_decay: float | np.floating | jax.Array,
+    learning_rate: LearningRate,
+    mask: Mask = None,
 ) -> optax.GradientTransformation:
     """Keras's ``weight_decay=``: ``w <- w - lr_t * weight_decay * w`` besides the update.
 
@@ -68,6 +72,7 @@ def decoupled_weight_decay(
     def update_fn(updates, state, params=None):
         need_params("decoupled_weight_decay", params)
         lr = learning_rate_at(learning_rate, state.count)
+        treedef: Any  # a PyTreeDef (jaxlib ships no stub of it)
         leaves, treedef = jax.tree_util.tree_flatten(params)
         flags = [True] * len(leaves) if mask is None else select_leaves(mask, params, treedef)
         decayed = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import cast
 
 import jax.numpy as jnp
 import numpy as np
@@ -126,10 +127,17 @@ def _sparsity_counts(job: Results) -> dict[str, np.ndarray]:
     """Per seed: exact zeros, |w| < tol and disconnected units over all kernels."""
     m = job.metrics
     kernels = range(NUM_KERNELS)
+    # sum's type allows its start, 0, for no terms; there are NUM_KERNELS (> 1) terms.
     return {
-        "exact_zeros": sum(np.asarray(m[f"exact_zeros/layers/{i}/kernel"])[:, 0] for i in kernels),
-        "near_zeros": sum(np.asarray(m[f"near_zeros/layers/{i}/kernel"])[:, 0] for i in kernels),
-        "dead_neurons": sum(np.asarray(m[f"dead_neurons/{i}"])[:, 0] for i in kernels[:-1]),
+        "exact_zeros": cast(
+            np.ndarray, sum(np.asarray(m[f"exact_zeros/layers/{i}/kernel"])[:, 0] for i in kernels)
+        ),
+        "near_zeros": cast(
+            np.ndarray, sum(np.asarray(m[f"near_zeros/layers/{i}/kernel"])[:, 0] for i in kernels)
+        ),
+        "dead_neurons": cast(
+            np.ndarray, sum(np.asarray(m[f"dead_neurons/{i}"])[:, 0] for i in kernels[:-1])
+        ),
     }
 
 

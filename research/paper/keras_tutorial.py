@@ -111,7 +111,7 @@ def fig13_optimizers(sweeps: Sweeps, out: Path) -> Figure:
     fig = figures.optimizer_curves(curves)
     save(out, "fig13_optimizers", fig, {f"loss/{k}": v for k, v in curves.items()})
     final = {k: float(v[:, -1].mean()) for k, v in curves.items()}
-    best = min(final, key=final.get)
+    best = min(final, key=final.__getitem__)
     unstable = [k for k, v in curves.items() if np.any(np.diff(v.mean(axis=0)) > 0)]
     sgd = f"SGD lr {KERAS_TUTORIAL.sgd_learning_rate:g}"
     return Figure(

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from research import figures
 from research.io import write_npz
+
+if TYPE_CHECKING:
+    from matplotlib.animation import Animation
+    from matplotlib.figure import Figure as MplFigure
 
 __all__ = ["Figure", "save", "write_gif"]
 
@@ -28,7 +32,7 @@ class Figure:
     numbers: dict[str, Any]
 
 
-def save(out: Path, key: str, fig, data: dict[str, Any]) -> list[Path]:
+def save(out: Path, key: str, fig: MplFigure, data: dict[str, Any]) -> list[Path]:
     """Writes ``fig`` as ``<key>.png`` and ``<key>.pdf`` and ``data`` to ``data/<key>.npz``."""
     import matplotlib.pyplot as plt
 
@@ -41,7 +45,7 @@ def save(out: Path, key: str, fig, data: dict[str, Any]) -> list[Path]:
     return paths
 
 
-def write_gif(anim, path: Path) -> None:
+def write_gif(anim: Animation, path: Path) -> None:
     """Writes a matplotlib animation as a GIF (8 frames per second), atomically."""
     import matplotlib.pyplot as plt
     from matplotlib.animation import PillowWriter

@@ -73,7 +73,9 @@ def _widths_override(widths: list[int]) -> str:
 def _commands(widths: list[int], quick: bool) -> list[str]:
     """The ``research-train`` command lines behind the figures."""
     name, adjusted_quick = ADJUSTED
-    runs = [(sweep, overrides, ()) for sweep, overrides in SWEEPS.items()]
+    runs: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+        (sweep, overrides, ()) for sweep, overrides in SWEEPS.items()
+    ]
     runs.append((name, adjusted_quick, (f"'{_widths_override(widths)}'",)))
     return [
         " ".join(["research-train -m", f"+sweep={sweep}", *(q if quick else ()), *extra])
@@ -109,6 +111,7 @@ def build(root: Path = Path("outputs"), *, run: bool = False, quick: bool = Fals
             run_sweep(root, name, overrides if quick else (), extra=(_widths_override(widths),))
             progress.advance(task)
         for step in FIGURES:
+            assert step.__doc__ is not None  # every figure function has a docstring
             progress.update(task, description=f"drawing {step.__doc__.splitlines()[0]}")
             done.append(step(sweeps, out))
             progress.advance(task)

@@ -11,6 +11,7 @@ sweep ``line_outliers_adjusted``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -87,7 +88,7 @@ def fig10_adjusted_network(sweeps: Sweeps, out: Path) -> Figure:
         "max_output_difference": max_diff,
     }
     save(out, "fig10_adjusted_network", fig, data)
-    numbers = {k: f"{v.mean():.2f} ± {v.std():.2f}" for k, v in groups.items()}
+    numbers: dict[str, Any] = {k: f"{v.mean():.2f} ± {v.std():.2f}" for k, v in groups.items()}
     numbers["pruned widths per seed"] = [_arch(w) for w in per_seed_widths]
     numbers["max |output difference| pruned vs full"] = f"{max_diff:.2e}"
     return Figure(

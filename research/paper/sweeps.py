@@ -63,7 +63,7 @@ class Sweep:
       FileNotFoundError: when the directory has no complete job.
     """
 
-    def __init__(self, root: Path, name: str):
+    def __init__(self, root: Path, name: str) -> None:
         self.name = name
         self.dir = Path(root) / "multirun" / name
         # A multirun whose overrides are all excluded from job names writes into the sweep dir.
@@ -104,7 +104,7 @@ class Sweep:
 class Sweeps:
     """Every multirun directory of ``root``, each read once, on first use."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._read: dict[str, Sweep] = {}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optax
 from flax import nnx
@@ -53,12 +53,16 @@ def cached_model(path: str | None, kernel_regularizers: bool = True) -> layers.S
       ValueError: for a missing or unreadable file or an unsupported layer.
     """
     converted = _converted(*file_version(path))[0]
-    graph, params, rest = nnx.split(converted, nnx.Param, ...)
+    # nnx.split with two filters returns three parts; its stub says "two or more"
+    graph, params, rest = cast(
+        "tuple[nnx.GraphDef[Any], nnx.State, nnx.State]", nnx.split(converted, nnx.Param, ...)
+    )
     model = nnx.merge(graph, nnx.to_pure_dict(params), nnx.to_pure_dict(rest))
     if not kernel_regularizers:
         for _, layer in nnx.iter_graph(model):
             if isinstance(layer, layers.Dense | layers.Conv):
                 layer.kernel_regularizer = None
+    assert path is not None  # file_version raised for a missing path
     shape = getattr(load_keras_model(path), "output_shape", None)
     model.out_features = shape[-1] if isinstance(shape, tuple) and shape else None
     return model

@@ -6,7 +6,7 @@ Private: import ``fit`` from ``research.port``.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -125,7 +125,11 @@ def fit(
       model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
     """
     _check(ported, x, y, epochs, batch_size)
-    graph, params, rest = nnx.split(ported.model, nnx.Param, ...)
+    assert ported.tx is not None  # _check raised for a model without an optimizer
+    # nnx.split with two filters returns three parts; its stub says "two or more"
+    graph, params, rest = cast(
+        "tuple[nnx.GraphDef[Any], Any, Any]", nnx.split(ported.model, nnx.Param, ...)
+    )
     # Pure dicts: merged inside each traced step, the variables are created there.
     params, rest = nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
     carry = (params, ported.tx.init(params))

@@ -92,6 +92,7 @@ def from_keras_initializer(initializer: Any, where: str = "initializer") -> Init
     Raises:
       ValueError: for another initializer, naming it and the supported ones.
     """
+    name: str | None
     if isinstance(initializer, str):
         name, config = _ALIASES.get(initializer, initializer), {}
     elif isinstance(initializer, dict):

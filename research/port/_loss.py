@@ -147,7 +147,7 @@ class KerasLoss:
     reduction: str = "sum_over_batch_size"
     epsilon: float = EPSILON
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         where = f"KerasLoss({self.name!r})"
         if self.name not in NAMES:
             raise ValueError(f"{where}: name={self.name!r} is not one of {NAMES}")
@@ -298,6 +298,7 @@ def _keras_epsilon() -> float:
 
 def _from_serialized(loss: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The loss name and options of ``keras.losses.serialize``'s dict."""
+    class_name: Any  # the file's value: a name, or None (.get then finds nothing)
     class_name, config = loss.get("class_name"), loss.get("config")
     if class_name == "function" and isinstance(config, str):
         return (config if config in NAMES else None), {}
@@ -385,6 +386,7 @@ def from_keras_loss(loss: Any) -> KerasLoss:
             f"from_keras_loss: {loss!r} picks a cross-entropy from the data's shapes in "
             f"Keras; name it instead. {_SUPPORTED}"
         )
+    options: dict[str, Any]
     if isinstance(loss, str):
         name, options = _ALIASES.get(loss), {}
     elif isinstance(loss, dict) and "class_name" in loss:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -186,7 +186,8 @@ def _chain(model: Any) -> list[Any]:
 
 def _sequential(model: Any, rngs: nnx.Rngs) -> tuple[layers.Sequential, dict[ParamPath, Any]]:
     """The converted model and, per parameter path, the Keras variable it came from."""
-    converted, variables = [], {}
+    converted: list[Any] = []
+    variables: dict[ParamPath, Any] = {}
     for layer in _chain(model):
         ours = _layer(layer, rngs)
         if ours is None:
@@ -293,7 +294,10 @@ def reinitialize(model: layers.Sequential, key: jax.Array) -> layers.Sequential:
 
       fresh = reinitialize(ported.model, jax.random.key(1))
     """
-    graph, params, rest = nnx.split(model, nnx.Param, ...)
+    # nnx.split with two filters returns three parts; its stub says "two or more"
+    graph, params, rest = cast(
+        "tuple[nnx.GraphDef[Any], nnx.State, nnx.State]", nnx.split(model, nnx.Param, ...)
+    )
     values = nnx.to_pure_dict(params)
     for path, layer in nnx.iter_graph(model):
         if not isinstance(layer, layers.Dense | layers.Conv):
@@ -302,7 +306,7 @@ def reinitialize(model: layers.Sequential, key: jax.Array) -> layers.Sequential:
         for entry in path:
             if isinstance(entry, int):
                 layer_key = jax.random.fold_in(layer_key, entry)
-        node = values
+        node: Any = values
         for entry in path:
             node = node[entry]
         for j, name in enumerate(("kernel", "bias")):

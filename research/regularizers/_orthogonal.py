@@ -56,7 +56,9 @@ class Orthogonal(Regularizer):
     options = ("mode",)
     has_prox = False
 
-    def __init__(self, factor: float | jax.Array = 0.01, mode: str = "rows", *, mask: Mask = None):
+    def __init__(
+        self, factor: float | jax.Array = 0.01, mode: str = "rows", *, mask: Mask = None
+    ) -> None:
         self.factor = check_scalar("factor", factor)
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
@@ -93,21 +95,21 @@ class Orthogonal(Regularizer):
         inv_norm = jnp.minimum(jax.lax.rsqrt(jnp.where(nonzero, squares, 1)), 1 / EPSILON)
         return x * jnp.where(nonzero, inv_norm, 1 / EPSILON).astype(w.dtype)
 
-    def leaf_value(self, w):
+    def leaf_value(self, w: jax.Array) -> jax.Array:
         x = self._vectors(w)
         n = x.shape[0]
         off_diagonal = (x @ x.T) * (1 - jnp.eye(n, dtype=w.dtype))
         pairs = n * (n - 1) / 2
         return cast(self.factor, w) * 0.5 * jnp.sum(abs_sign_grad(off_diagonal)) / pairs
 
-    def leaf_grad(self, w):
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
         return jax.grad(self.leaf_value)(w)
 
-    def leaf_prox(self, w, step):
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         raise ValueError(
             "Orthogonal has no closed-form proximal map; use add_regularization(Orthogonal(...)) "
             "(the subgradient method) instead of proximal"
         )
 
-    def to_keras(self):
+    def to_keras(self) -> Any:
         return import_keras().regularizers.OrthogonalRegularizer(**self.get_config())

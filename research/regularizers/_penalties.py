@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -49,20 +50,20 @@ class L1(Regularizer):
     name = "l1"
     keras_name = "L1"
 
-    def __init__(self, l1: float | jax.Array = KERAS_DEFAULT, *, mask: Mask = None):
+    def __init__(self, l1: float | jax.Array = KERAS_DEFAULT, *, mask: Mask = None) -> None:
         self.l1 = check_scalar("l1", l1)
         self.mask = mask
 
-    def leaf_value(self, w):
+    def leaf_value(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * total_abs(w)
 
-    def leaf_grad(self, w):
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * jnp.sign(w)
 
-    def leaf_prox(self, w, step):
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         return soft_threshold(w, cast(step, w) * cast(self.l1, w))
 
-    def to_keras(self):
+    def to_keras(self) -> Any:
         return import_keras().regularizers.L1(**self.get_config())
 
 
@@ -88,20 +89,20 @@ class L2(Regularizer):
     name = "l2"
     keras_name = "L2"
 
-    def __init__(self, l2: float | jax.Array = KERAS_DEFAULT, *, mask: Mask = None):
+    def __init__(self, l2: float | jax.Array = KERAS_DEFAULT, *, mask: Mask = None) -> None:
         self.l2 = check_scalar("l2", l2)
         self.mask = mask
 
-    def leaf_value(self, w):
+    def leaf_value(self, w: jax.Array) -> jax.Array:
         return cast(self.l2, w) * jnp.sum(jnp.square(w))
 
-    def leaf_grad(self, w):
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
         return 2 * cast(self.l2, w) * w
 
-    def leaf_prox(self, w, step):
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         return w / (1 + 2 * cast(step, w) * cast(self.l2, w))
 
-    def to_keras(self):
+    def to_keras(self) -> Any:
         return import_keras().regularizers.L2(**self.get_config())
 
 
@@ -132,22 +133,22 @@ class ElasticNet(Regularizer):
         l2: float | jax.Array = 0.0,
         *,
         mask: Mask = None,
-    ):
+    ) -> None:
         self.l1 = check_scalar("l1", l1)
         self.l2 = check_scalar("l2", l2)
         self.mask = mask
 
-    def leaf_value(self, w):
+    def leaf_value(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * total_abs(w) + cast(self.l2, w) * jnp.sum(jnp.square(w))
 
-    def leaf_grad(self, w):
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * jnp.sign(w) + 2 * cast(self.l2, w) * w
 
-    def leaf_prox(self, w, step):
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         step = cast(step, w)
         return soft_threshold(w, step * cast(self.l1, w)) / (1 + 2 * step * cast(self.l2, w))
 
-    def to_keras(self):
+    def to_keras(self) -> Any:
         return import_keras().regularizers.L1L2(**self.get_config())
 
 
@@ -197,7 +198,7 @@ class GroupLasso(Regularizer):
         axis: int | Sequence[int] = 0,
         *,
         mask: Mask = None,
-    ):
+    ) -> None:
         self.strength = check_scalar("strength", strength)
         if isinstance(axis, int):
             axis = (axis,)
@@ -223,16 +224,16 @@ class GroupLasso(Regularizer):
         axes = tuple(sorted({a % w.ndim for a in self.axis}))
         return axes, math.sqrt(math.prod(w.shape[a] for a in axes))
 
-    def leaf_value(self, w):
+    def leaf_value(self, w: jax.Array) -> jax.Array:
         axes, root = self._groups(w)
         return cast(self.strength, w) * root * jnp.sum(_safe_norm(w, axes))
 
-    def leaf_grad(self, w):
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
         axes, root = self._groups(w)
         norm = _safe_norm(w, axes)
         return cast(self.strength, w) * root * w / jnp.where(norm > 0, norm, 1)
 
-    def leaf_prox(self, w, step):
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         if jnp.ndim(step) != 0:
             raise ValueError(
                 "step: GroupLasso's proximal map needs a scalar step (a per-coordinate "

@@ -20,10 +20,13 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from research.io import METRICS
 from research.tracking._record import JobRecord, digest, job_record, sweep_overrides
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 __all__ = ["MlflowTracker", "local_store_uri"]
 
@@ -112,7 +115,7 @@ class MlflowTracker:
         db = _sqlite_path(self.tracking_uri)
         return f"sqlite:///{db}" if db else self.tracking_uri
 
-    def client(self):
+    def client(self) -> MlflowClient:
         """An ``mlflow.MlflowClient`` for ``tracking_uri``, with this tracker's HTTP limits."""
         _import_mlflow()
         from mlflow import MlflowClient
@@ -124,7 +127,7 @@ class MlflowTracker:
             db.parent.mkdir(parents=True, exist_ok=True)
         return MlflowClient(tracking_uri=self.uri)
 
-    def experiment_id(self, client) -> str:
+    def experiment_id(self, client: MlflowClient) -> str:
         """Finds or creates the experiment ``experiment_name``."""
         from mlflow.exceptions import MlflowException
 
@@ -177,7 +180,9 @@ class MlflowTracker:
             for path in files:
                 client.log_artifact(parent, str(path))
 
-    def parent_run(self, client, experiment: str, sweep_dir: Path | None) -> str | None:
+    def parent_run(
+        self, client: MlflowClient, experiment: str, sweep_dir: Path | None
+    ) -> str | None:
         """Finds or creates the multirun's run; None for a single run."""
         if sweep_dir is None:
             return None

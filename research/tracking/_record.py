@@ -212,7 +212,9 @@ def job_record(job_dir: Path, sweep_dir: Path | None = None) -> JobRecord:
     return JobRecord(
         job_dir=job_dir,
         sweep_dir=sweep_dir,
-        name=str(job_dir.relative_to(sweep_dir)) if inside else job_dir.name,
+        name=str(job_dir.relative_to(sweep_dir))
+        if inside and sweep_dir is not None
+        else job_dir.name,
         params=flatten(results.config),
         swept=swept,
         tags=tags,
