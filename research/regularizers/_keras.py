@@ -31,9 +31,10 @@ def from_keras(obj_or_config: Any) -> Regularizer:
     a name (``"l1"``, ``"l2"``, ``"l1_l2"``, ``"orthogonal_regularizer"``) for
     Keras's defaults.
 
-    Keras stores strengths rounded to float32 (``L1(0.3).get_config()`` is
-    ``{"l1": 0.30000001192092896}``); the converted regularizer keeps that
-    exact value, so it reproduces Keras in float64 too.
+    Keras's ``L1`` stores its strength rounded to float32
+    (``L1(0.3).get_config()`` is ``{"l1": 0.30000001192092896}``), ``L2`` and
+    ``L1L2`` keep theirs as given (Keras 3.15); the converted regularizer keeps Keras's exact value,
+    so it reproduces Keras in float64 too.
 
     Raises:
       ValueError: for any other Keras regularizer class (naming it) or an
@@ -41,8 +42,10 @@ def from_keras(obj_or_config: Any) -> Regularizer:
 
     Example::
 
+      >>> from_keras(keras.regularizers.L1(0.3))
+      L1(l1=0.30000001192092896)
       >>> from_keras(keras.regularizers.L1L2(l1=0.01, l2=0.1))
-      ElasticNet(l1=0.009999999776482582, l2=0.10000000149011612)
+      ElasticNet(l1=0.01, l2=0.1)
     """
     if isinstance(obj_or_config, Regularizer):
         return obj_or_config
