@@ -13,6 +13,8 @@ import pytest
 from research import claims
 from research.io import is_complete
 
+from helpers import grid_args, research_train, train_command
+
 
 def _write_claim(job_dir, **fields):
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -68,16 +70,14 @@ def test_another_hosts_claim_is_stale_only_without_a_heartbeat(tmp_path):
 
 
 def _grid(root, *extra):
-    return [
-        sys.executable, "-m", "research.train", "-m", f"output_root={root}", "name=grid",
-        f"compilation_cache_dir={root}/cache", "num_seeds=2", "regularizer=l1",
-        "regularizer.l1=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8", *extra,
-    ]  # fmt: skip
+    """The arguments of an 8-job grid ``grid`` under ``root``."""
+    strengths = "regularizer.l1=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"
+    return grid_args(root, "num_seeds=2", "regularizer=l1", strengths, *extra)
 
 
 @pytest.mark.slow
 def test_two_launches_of_one_grid_compute_each_job_once(tmp_path):
-    args = _grid(tmp_path, "epochs=20")
+    args = train_command(*_grid(tmp_path, "epochs=20"))
     procs = [
         subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
@@ -100,7 +100,7 @@ def test_two_launches_of_one_grid_compute_each_job_once(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_grid_leaves_nothing_half_done_and_resumes(tmp_path, signum):
-    args = _grid(tmp_path, "epochs=1500")
+    args = train_command(*_grid(tmp_path, "epochs=1500"))
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     sweep = tmp_path / "multirun" / "grid"
@@ -117,7 +117,6 @@ def test_an_interrupted_grid_leaves_nothing_half_done_and_resumes(tmp_path, sign
     assert not (running / claims.CLAIM).exists()
     assert not list(sweep.rglob("*.tmp"))
     # Relaunching the same grid completes every job.
-    out = subprocess.run(_grid(tmp_path, "epochs=1500"), cwd=tmp_path,
-                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    out = research_train(*_grid(tmp_path, "epochs=1500"), cwd=tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert is_complete(running)

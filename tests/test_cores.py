@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from research.cli.configs import config_dir
 from research.engine import devices
+
+from helpers import research_train
 
 ROOT = Path(__file__).resolve().parents[1]
 MANY = 2 * devices.MIN_RUNS_PER_DEVICE + 1  # splits over 2 devices, padded to an even count
@@ -80,8 +83,8 @@ print(devices.usable_cores(), len(jax.devices()))
 
 
 def test_the_launchers_share_of_the_cores():
-    parallel = OmegaConf.load(ROOT / "configs/hydra/launcher/parallel.yaml")
-    local = OmegaConf.load(ROOT / "configs/hydra/launcher/local.yaml")
+    parallel = OmegaConf.load(config_dir() / "hydra/launcher/parallel.yaml")
+    local = OmegaConf.load(config_dir() / "hydra/launcher/local.yaml")
     assert devices.launcher_share(parallel) == (parallel.n_jobs, None)
     assert devices.launcher_share(local) == (1, local.cpus_per_task)
     assert devices.launcher_share({"_target_": "hydra._internal.BasicLauncher"}) == (1, None)
@@ -158,10 +161,9 @@ print(len(jax.devices()))
 def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``research-train`` in a fresh process with our CPU settings unset."""
     env = {k: v for k, v in os.environ.items() if k not in ("RESEARCH_CPU_DEVICES", "XLA_FLAGS")}
-    return subprocess.run(
-        [sys.executable, "-m", "research.train", *args, "epochs=1", "num_seeds=2",
-         "model=linear", f"output_root={cwd}", "compilation_cache_dir=null", "name=cores"],
-        capture_output=True, text=True, timeout=600, cwd=cwd, env=env,
+    return research_train(
+        *args, "epochs=1", "num_seeds=2", "model=linear", f"output_root={cwd}",
+        "compilation_cache_dir=null", "name=cores", cwd=cwd, timeout=600, env=env,
     )  # fmt: skip
 
 

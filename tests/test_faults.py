@@ -3,25 +3,16 @@
 import errno
 import functools
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from research import data, io
-from research.cli.train import CONFIG_DIR, check_overrides, run_job
+from research.cli.configs import LaunchError, check_overrides
+from research.cli.train import run_job
 from research.engine import Experiment
-from research.schemas import register_configs
 
-register_configs()
-TINY = ["epochs=2", "num_seeds=2"]
-
-
-def _compose(overrides=()):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        return compose("train", overrides=list(overrides))
+from helpers import TINY, compose, research_train
 
 
 @pytest.mark.parametrize(
@@ -34,8 +25,9 @@ def _compose(overrides=()):
     ],
 )
 def test_appended_unknown_keys_are_rejected_naming_them(override, named):
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(LaunchError, match=named):
         check_overrides([override, "epochs=2"])
+    assert issubclass(LaunchError, ValueError)
 
 
 @pytest.mark.parametrize(
@@ -46,14 +38,12 @@ def test_appended_known_keys_and_groups_pass(override):
 
 
 def test_command_line_exits_2_on_an_appended_unknown_key(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "research.train", "+num_seed=3", *TINY, f"output_root={tmp_path}"],
-        capture_output=True,
-        text=True,
-    )
+    root = tmp_path / "out"
+    out = research_train("+num_seed=3", *TINY, f"output_root={root}", cwd=tmp_path)
     assert out.returncode == 2
-    assert "+num_seed=3: 'num_seed' is not a config key" in out.stderr
-    assert not list(tmp_path.rglob("metrics.json"))  # nothing ran
+    (line,) = out.stderr.splitlines()  # one line, no traceback
+    assert line.startswith("research-train: error: +num_seed=3: 'num_seed' is not a config key")
+    assert not root.exists()  # nothing ran, nothing was written
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -85,7 +75,7 @@ def _failing_savez(name):
 
 @pytest.mark.parametrize("name", ["params.npz", "history.npz"])
 def test_a_disk_error_while_writing_leaves_no_complete_job(tmp_path, monkeypatch, name):
-    cfg = _compose(["experiment=line_outliers", *TINY])
+    cfg = compose(["experiment=line_outliers", *TINY])
     cfg.compilation_cache_dir = None
     job = tmp_path / "job"
     monkeypatch.setattr(io.np, "savez_compressed", _failing_savez(name))
@@ -104,7 +94,7 @@ def test_a_disk_error_while_writing_leaves_no_complete_job(tmp_path, monkeypatch
 
 
 def test_a_failure_that_cannot_be_recorded_is_logged_not_raised(tmp_path, monkeypatch, caplog):
-    cfg = _compose(["experiment=line_outliers", *TINY, "regularizer=l1", "regularizer.l1=-1"])
+    cfg = compose(["experiment=line_outliers", *TINY, "regularizer=l1", "regularizer.l1=-1"])
     cfg.compilation_cache_dir = None
 
     def no_disk(job_dir, error, overrides=()):

@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from research.optim import FtrlState, ftrl
 
+from helpers import keras_run, optax_run, params_and_grads
+
 pytestmark = pytest.mark.parity
 
 # Parity is with Keras on TensorFlow (conftest sets KERAS_BACKEND); never skip silently.
@@ -60,38 +62,17 @@ CASES = {
 
 
 def _problem(seed=0):
-    rng = np.random.default_rng(seed)
-    w0 = {"kernel": rng.normal(size=(4, 3)), "bias": rng.normal(size=3)}
-    w0 = {k: v.astype("float32") for k, v in w0.items()}
-    grads = [
-        {k: rng.normal(size=v.shape).astype("float32") for k, v in w0.items()} for _ in range(STEPS)
-    ]
-    return w0, grads
+    return params_and_grads({"kernel": (4, 3), "bias": (3,)}, STEPS, seed=seed)
 
 
 def _ours(kwargs, w0, grads):
     """Params after each step."""
-    tx = ftrl(**kwargs)
-    params = {k: jnp.asarray(v) for k, v in w0.items()}
-    state = tx.init(params)
-    history = []
-    for g in grads:
-        updates, state = tx.update({k: jnp.asarray(v) for k, v in g.items()}, state, params)
-        params = optax.apply_updates(params, updates)
-        history.append({k: np.asarray(v) for k, v in params.items()})
-    return history
+    return optax_run(ftrl(**kwargs), w0, grads)
 
 
 def _keras(kwargs, w0, grads, exclude=None):
     opt = keras.optimizers.Ftrl(**{KERAS_NAMES[k]: v for k, v in kwargs.items()})
-    if exclude:
-        opt.exclude_from_weight_decay(var_names=exclude)
-    variables = {k: keras.Variable(v, name=k) for k, v in w0.items()}
-    history = []
-    for g in grads:
-        opt.apply_gradients([(tf.constant(g[k]), variables[k]) for k in NAMES])
-        history.append({k: variables[k].numpy() for k in NAMES})
-    return history
+    return keras_run(opt, w0, grads, exclude=exclude)
 
 
 def _tf_op(kwargs, w0, grads, v2=True):

@@ -11,46 +11,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from research.cli.train import CONFIG_DIR, run_job
+from research.cli.configs import GROUP_SCHEMAS, config_dir
+from research.cli.train import run_job
 from research.io import is_complete, load_job
-from research.schemas import GROUP_SCHEMAS, register_configs
 
-register_configs()
+from helpers import TINY, compose, grid_args, research_train, train_command
 
-EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
-SWEEPS = sorted(p.stem for p in (CONFIG_DIR / "sweep").glob("*.yaml"))
-LAUNCHERS = sorted(p.stem for p in (CONFIG_DIR / "hydra" / "launcher").glob("*.yaml"))
-TINY = ["epochs=2", "num_seeds=2"]
-
-
-def _compose(overrides=(), hydra=False):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        return compose("train", overrides=list(overrides), return_hydra_config=hydra)
+CONFIGS = config_dir()
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (CONFIGS / "sweep").glob("*.yaml"))
+LAUNCHERS = sorted(p.stem for p in (CONFIGS / "hydra" / "launcher").glob("*.yaml"))
 
 
 def test_every_config_file_composes():
-    files = {p.relative_to(CONFIG_DIR).with_suffix("") for p in CONFIG_DIR.rglob("*.yaml")}
+    files = {p.relative_to(CONFIGS).with_suffix("") for p in CONFIGS.rglob("*.yaml")}
     composed = set()
     for group, options in GROUP_SCHEMAS.items():
-        for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
-            cfg = _compose([f"{group}={path.stem}"])
+        for path in sorted((CONFIGS / group).glob("*.yaml")):
+            cfg = compose([f"{group}={path.stem}"])
             assert cfg[group]["name"] in options  # each file names a registered option
             assert cfg[group]["name"] == path.stem or path.stem == "mlp_adjusted"
             composed.add(Path(group) / path.stem)
     for name in EXPERIMENTS:
-        cfg = _compose([f"experiment={name}"])
+        cfg = compose([f"experiment={name}"])
         assert cfg.name == name
         composed.add(Path("experiment") / name)
     for name in SWEEPS:
-        cfg = _compose([f"+sweep={name}"], hydra=True)
+        cfg = compose([f"+sweep={name}"], hydra=True)
         assert cfg.hydra.sweeper.params, name  # a sweep is a grid
         composed.add(Path("sweep") / name)
     for launcher in LAUNCHERS:
-        cfg = _compose([f"hydra/launcher={launcher}"], hydra=True)
+        cfg = compose([f"hydra/launcher={launcher}"], hydra=True)
         assert "_target_" in cfg.hydra.launcher
         composed.add(Path("hydra/launcher") / launcher)
     composed.add(Path("train"))
@@ -66,13 +60,13 @@ def test_launchers_extend_the_plugins():
         "slurm": "hydra_plugins.research_launcher.launcher.SlurmLauncher",
     }
     for name, target in targets.items():
-        cfg = _compose([f"hydra/launcher={name}"], hydra=True)
+        cfg = compose([f"hydra/launcher={name}"], hydra=True)
         assert cfg.hydra.launcher._target_ == target
     from hydra_plugins.research_launcher.launcher import SlurmLauncher
 
     parents = {f"{c.__module__}.{c.__qualname__}" for c in SlurmLauncher.__mro__}
     assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in parents
-    slurm = _compose(["hydra/launcher=slurm"], hydra=True).hydra.launcher
+    slurm = compose(["hydra/launcher=slurm"], hydra=True).hydra.launcher
     assert "export XLA_PYTHON_CLIENT_PREALLOCATE=false" in slurm.setup
 
 
@@ -88,12 +82,12 @@ def test_launchers_extend_the_plugins():
 )
 def test_schema_rejects_unknown_keys_and_wrong_types(override, key):
     with pytest.raises(ConfigCompositionException) as info:
-        _compose(["regularizer=l1", override])
+        compose(["regularizer=l1", override])
     assert key in str(info.value) + str(info.value.__cause__)
 
 
 def test_negative_strength_fails_before_training_naming_the_key(tmp_path):
-    cfg = _compose(["regularizer=elastic_net", "regularizer.l2=-0.5", *TINY])
+    cfg = compose(["regularizer=elastic_net", "regularizer.l2=-0.5", *TINY])
     with pytest.raises(ValueError, match=r"regularizer.l2: expected a finite number >= 0"):
         run_job(cfg, tmp_path, [], multirun=False)
     failure = json.loads((tmp_path / "failure.json").read_text())
@@ -102,7 +96,7 @@ def test_negative_strength_fails_before_training_naming_the_key(tmp_path):
 
 
 def test_single_job_through_the_cli_function(tmp_path):
-    cfg = _compose(["experiment=line_outliers", "regularizer.l1=[0.1,0.3]", *TINY])
+    cfg = compose(["experiment=line_outliers", "regularizer.l1=[0.1,0.3]", *TINY])
     cfg.compilation_cache_dir = str(tmp_path / "cache")
     run_job(cfg, tmp_path / "job", ["regularizer.l1=[0.1,0.3]"], multirun=False)
     job = load_job(tmp_path / "job")
@@ -121,7 +115,7 @@ def test_single_job_through_the_cli_function(tmp_path):
 
 
 def test_gd_1d_experiment_reaches_zero_in_ten_steps(tmp_path):
-    cfg = _compose(["experiment=gd_1d", "compilation_cache_dir=null"])
+    cfg = compose(["experiment=gd_1d", "compilation_cache_dir=null"])
     run_job(cfg, tmp_path, [], multirun=False)
     path = load_job(tmp_path).history["snapshots/layers/0/kernel"][0, 0, :, 0, 0]
     np.testing.assert_array_equal(path[:11], 5.0 - 0.5 * np.arange(11))
@@ -129,34 +123,12 @@ def test_gd_1d_experiment_reaches_zero_in_ten_steps(tmp_path):
 
 
 # --------------------------------------------------------------------------- subprocesses
-def _cli(*args, cwd, timeout=300, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "research.train", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _grid_args(root, *extra):
-    return [
-        "-m",
-        f"output_root={root}",
-        f"compilation_cache_dir={root}/cache",
-        "name=grid",
-        *TINY,
-        *extra,
-    ]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "parallel", "local"])
 def test_multirun_on_each_launcher(tmp_path, launcher):
     extra = [] if launcher == "basic" else [f"hydra/launcher={launcher}"]
-    args = _grid_args(tmp_path, "regularizer=l1,l2", "method=subgradient,proximal", *extra)
-    out = _cli(*args, cwd=tmp_path)
+    args = grid_args(tmp_path, *TINY, "regularizer=l1,l2", "method=subgradient,proximal", *extra)
+    out = research_train(*args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = sorted(
         p for p in (tmp_path / "multirun" / "grid").iterdir() if p.is_dir() and "=" in p.name
@@ -188,12 +160,16 @@ def test_multirun_on_each_launcher(tmp_path, launcher):
 
 @pytest.mark.slow
 def test_kill_a_multirun_and_resume_it(tmp_path):
-    args = _grid_args(
-        tmp_path, "regularizer=l1", "regularizer.l1=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8", "epochs=100"
+    args = grid_args(
+        tmp_path,
+        *TINY,
+        "regularizer=l1",
+        "regularizer.l1=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8",
+        "epochs=100",
     )
     sweep = tmp_path / "multirun" / "grid"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "research.train", *args],
+        train_command(*args),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -214,7 +190,7 @@ def test_kill_a_multirun_and_resume_it(tmp_path):
     outputs = ("params.npz", "history.npz", "metrics.json")
     stamps = {job / f: (job / f).stat().st_mtime_ns for job in finished for f in outputs}
 
-    out = _cli(*args, cwd=tmp_path)
+    out = research_train(*args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = [p for p in sweep.iterdir() if p.is_dir() and "=" in p.name]
     assert len(jobs) == 8 and all(is_complete(j) for j in jobs)
@@ -225,17 +201,19 @@ def test_kill_a_multirun_and_resume_it(tmp_path):
 
 @pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_others_finish(tmp_path):
-    args = _grid_args(tmp_path, "regularizer=l1", "regularizer.l1=0.1,-1.0")
-    out = _cli(*args, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
+    # A bad value fails the launch before any job (test_cli_errors.py); a job that fails
+    # while running (here: its params.npz cannot be written) leaves failure.json and the
+    # grid goes on.
+    args = grid_args(tmp_path, *TINY, "regularizer=l1", "regularizer.l1=0.1,0.2")
     sweep = tmp_path / "multirun" / "grid"
     good = sweep / "epochs=2,num_seeds=2,regularizer.l1=0.1,regularizer=l1"
-    bad = sweep / "epochs=2,num_seeds=2,regularizer.l1=-1.0,regularizer=l1"
+    bad = sweep / "epochs=2,num_seeds=2,regularizer.l1=0.2,regularizer=l1"
+    (bad / "params.npz").mkdir(parents=True)  # a directory where the job writes its file
+    out = research_train(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
     assert is_complete(good) and not is_complete(bad)
-    assert (
-        "regularizer.l1: expected a finite number >= 0"
-        in json.loads((bad / "failure.json").read_text())["error"]
-    )
+    error = json.loads((bad / "failure.json").read_text())["error"]
+    assert f"could not write {bad / 'params.npz'}" in error
     from research.tables import aggregate
 
     table = aggregate(sweep)
@@ -281,31 +259,30 @@ def test_aggregate_of_a_missing_dir_is_a_clear_error(tmp_path):
 
 
 def test_compose_gives_the_engine_everything_it_needs():
-    cfg = _compose(["experiment=lasso_path"])
+    cfg = compose(["experiment=lasso_path"])
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert len(plain["regularizer"]["l1"]) == 20
     assert plain["method"] == {"name": "coordinate_descent"}  # the exact path
     assert plain["batch_size"] == 160  # full batch on the 160 training points (method=proximal)
 
 
-def test_an_old_experiment_name_warns_and_runs_the_same_job(tmp_path):
-    common = [f"output_root={tmp_path}", "compilation_cache_dir=null"]
-    old = _cli("experiment=seed001_gd_1d", *common, cwd=tmp_path)
-    assert old.returncode == 0, old.stderr[-3000:]
-    assert "experiment=seed001_gd_1d is deprecated" in old.stderr
-    assert "use experiment=gd_1d" in old.stderr
-    new = _cli("experiment=gd_1d", *common, cwd=tmp_path)
-    assert new.returncode == 0 and "deprecated" not in new.stderr
-    (old_dir,) = (tmp_path / "runs" / "seed001_gd_1d").iterdir()  # the old directory name
-    (new_dir,) = (tmp_path / "runs" / "gd_1d").iterdir()
-    a, b = load_job(old_dir), load_job(new_dir)
-    for k, v in b.history.items():
-        np.testing.assert_array_equal(a.history[k], v, err_msg=k)
+def test_a_removed_experiment_name_fails_naming_it(tmp_path):
+    root = tmp_path / "out"
+    out = research_train(
+        "experiment=seed001_gd_1d", f"output_root={root}", "compilation_cache_dir=null",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("research-train: error:") and "experiment/seed001_gd_1d" in line
+    assert not root.exists() and not any(tmp_path.iterdir())  # nothing written
 
 
 @pytest.mark.slow
 def test_a_sweep_file_is_the_grid_and_the_command_line_narrows_it(tmp_path):
-    out = _cli("-m", "+sweep=gd_1d", f"output_root={tmp_path}", "method=proximal", cwd=tmp_path)
+    out = research_train(
+        "-m", "+sweep=gd_1d", f"output_root={tmp_path}", "method=proximal", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = tmp_path / "multirun" / "gd_1d"  # the sweep file names the multirun
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and "=" in p.name)

@@ -10,6 +10,8 @@ import pytest
 from research.optim import from_keras_optimizer
 from research.optim._keras_schedules import schedule_from_keras
 
+from helpers import keras_run, optax_run, params_and_grads
+
 pytestmark = pytest.mark.parity
 
 STEPS = 15
@@ -19,13 +21,7 @@ S = keras.optimizers.schedules
 
 
 def _problem(scale=1.0, steps=STEPS, seed=0):
-    rng = np.random.default_rng(seed)
-    params = {k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()}
-    grads = [
-        {k: (scale * rng.normal(size=s)).astype(np.float32) for k, s in SHAPES.items()}
-        for _ in range(steps)
-    ]
-    return params, grads
+    return params_and_grads(SHAPES, steps, scale=scale, seed=seed)
 
 
 def _numpy(x):
@@ -36,25 +32,8 @@ def _keras_variables(params):
     return {k: keras.Variable(v, name=k) for k, v in params.items()}
 
 
-def _keras_run(opt, params, grads, variables=None):
-    variables = variables or _keras_variables(params)
-    out = []
-    for g in grads:
-        opt.apply([g[k] for k in params], [variables[k] for k in params])
-        out.append({k: _numpy(v) for k, v in variables.items()})
-    return out
-
-
 def _optax_run(tx, params, grads):
-    p = {k: jnp.asarray(v) for k, v in params.items()}
-    state = tx.init(p)
-    update = jax.jit(tx.update)
-    out = []
-    for g in grads:
-        updates, state = update({k: jnp.asarray(v) for k, v in g.items()}, state, p)
-        p = optax.apply_updates(p, updates)
-        out.append({k: np.asarray(v) for k, v in p.items()})
-    return out
+    return optax_run(tx, params, grads, jit=True)
 
 
 def _assert_runs_close(got, want, rtol=1e-5, atol=1e-7):
@@ -69,7 +48,7 @@ def _compare(make, scale=1.0, exclude=None):
     if exclude is not None:
         opt.exclude_from_weight_decay(var_names=exclude)
     got = _optax_run(from_keras_optimizer(opt), params, grads)
-    _assert_runs_close(got, _keras_run(opt, params, grads))
+    _assert_runs_close(got, keras_run(opt, params, grads))
     return params, grads, got
 
 
@@ -124,7 +103,7 @@ def test_exclude_from_weight_decay_by_variable():
     opt.exclude_from_weight_decay(var_list=[variables["embeddings"]], var_names=["bias"])
     by_path = {(k,): v for k, v in variables.items()}
     got = _optax_run(from_keras_optimizer(opt, variables=by_path), params, grads)
-    _assert_runs_close(got, _keras_run(opt, params, grads, variables))
+    _assert_runs_close(got, keras_run(opt, params, grads, variables=variables))
     with pytest.raises(ValueError, match=r"variables="):
         from_keras_optimizer(opt)
 
@@ -169,7 +148,7 @@ def test_optimizer_with_schedule():
 def test_learning_rate_override_traced_under_vmap():
     params, grads = _problem(steps=5)
     lrs = [0.01, 0.03]
-    want = [_keras_run(K.Adam(lr, weight_decay=0.1), params, grads) for lr in lrs]
+    want = [keras_run(K.Adam(lr, weight_decay=0.1), params, grads) for lr in lrs]
     opt = K.Adam(0.5, weight_decay=0.1)  # its own learning rate is replaced
 
     def run(lr):

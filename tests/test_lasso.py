@@ -13,16 +13,14 @@ from sklearn.linear_model import lasso_path as sk_lasso_path
 import research
 from research.lasso import lasso_path
 
+from helpers import regression_problem
+
 pytestmark = pytest.mark.parity
 
 
-def _problem(n, p, informative=5, seed=0, noise=0.3):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, p))
-    X[:, 1] = X[:, 0] + 0.1 * rng.standard_normal(n)  # two correlated features
-    w = np.zeros(p)
-    w[:informative] = rng.uniform(1, 3, informative) * rng.choice([-1, 1], informative)
-    return X, X @ w + noise * rng.standard_normal(n)
+def _problem(n, p, informative=5, seed=0):
+    """Standard normal features, two of them correlated; ``informative`` nonzero weights."""
+    return regression_problem(n, p, informative=informative, pair=0.1, noise=0.3, seed=seed)
 
 
 def _relative_gap(X, y, alphas, coefs, l1_ratio=1.0):

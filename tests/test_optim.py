@@ -9,6 +9,8 @@ import pytest
 from research.optim import add_regularization, proximal, proximal_adagrad, proximal_adam
 from research.regularizers import L1, L2, ElasticNet, GroupLasso
 
+from helpers import regression_problem
+
 
 def _problem(seed=0):
     """A tiny regression with a two-layer linear net and its loss."""
@@ -243,13 +245,9 @@ def test_fista_converges_faster_than_ista_to_the_lasso_solution(x64):
 
     from research.optim import fista
 
-    rng = np.random.default_rng(0)
     # Correlated columns make the problem ill-conditioned, where acceleration shows.
-    base = rng.normal(size=(200, 1))
-    x = 0.9 * base + 0.3 * rng.normal(size=(200, 40))
-    coef = np.zeros(40)
-    coef[:4] = [2.0, -1.0, 1.5, 0.5]
-    y = x @ coef + 0.1 * rng.normal(size=200)
+    coef = {0: 2.0, 1: -1.0, 2: 1.5, 3: 0.5}
+    x, y = regression_problem(200, 40, coef=coef, common=(0.9, 0.3), noise=0.1, seed=0)
     alpha = 0.02
     sk = Lasso(alpha=alpha, fit_intercept=False, tol=1e-14, max_iter=1_000_000).fit(x, y)
     lr = 1.0 / np.linalg.eigvalsh(x.T @ x / 200).max()

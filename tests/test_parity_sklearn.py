@@ -11,16 +11,15 @@ from sklearn.linear_model import Lasso
 from research.optim import proximal
 from research.regularizers import L1, ElasticNet
 
+from helpers import regression_problem
+
 pytestmark = pytest.mark.parity
 
 
 def _design(seed=0, n=80, p=15):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, p))
-    true = np.zeros(p)
-    true[[1, 4, 9, 12]] = [2.0, -1.5, 1.0, 0.5]
-    y = x @ true + 1.5 + 0.3 * rng.normal(size=n)
-    return x, y
+    """Four true features and an intercept of 1.5."""
+    true = {1: 2.0, 4: -1.5, 9: 1.0, 12: 0.5}
+    return regression_problem(n, p, coef=true, intercept=1.5, noise=0.3, seed=seed)
 
 
 def _proximal_gradient(x, y, reg, steps):

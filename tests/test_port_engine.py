@@ -1,8 +1,6 @@
 """``model=keras``: a saved ``.keras`` file trained by the engine and by the command line."""
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -10,6 +8,8 @@ import pytest
 
 import research.port
 from research.engine import Experiment, train_and_evaluate
+
+from helpers import research_train
 
 assert keras.backend.backend() == "tensorflow", keras.backend.backend()
 
@@ -76,13 +76,12 @@ def test_engine_with_the_file_equals_port_fit(saved):
 
 def test_command_line_model_keras_equals_port_fit(saved, tmp_path):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable, "-m", "research.train", "data=digits", "model=keras",
-        f"model.path={saved}", "model.init=file", "optimizer=keras", "loss=keras",
-        "epochs=1", "batch_size=32", "num_seeds=1", "record_every=0", "snapshot_seeds=0",
-        f"hydra.run.dir={out}",
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    research_train(
+        "data=digits", "model=keras", f"model.path={saved}", "model.init=file",
+        "optimizer=keras", "loss=keras", "epochs=1", "batch_size=32", "num_seeds=1",
+        "record_every=0", "snapshot_seeds=0", f"hydra.run.dir={out}",
+        cwd=tmp_path, timeout=600, check=True,
+    )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     experiment = Experiment(_config(saved, epochs=1))
     ported = research.port.from_keras_model(keras.saving.load_model(saved))

@@ -17,6 +17,8 @@ import pytest
 from research import claims
 from research.io import FAILURE, is_complete
 
+from helpers import grid_args, research_train, train_command
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
 # `make test` runs them in a serial pytest run of their own: one cluster, one user.
@@ -39,15 +41,13 @@ def slurm_env():
 
 
 def _grid(root, *extra, timeout_min=10, parallel=2):
-    return [
-        sys.executable, "-m", "research.train", "-m", "hydra/launcher=slurm",
-        "hydra.launcher.partition=debug", "hydra.launcher.gpus_per_node=0",
-        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-        f"hydra.launcher.timeout_min={timeout_min}",
-        f"hydra.launcher.array_parallelism={parallel}",
-        f"output_root={root}", f"compilation_cache_dir={root}/cache", "name=grid",
-        "num_seeds=2", *extra,
-    ]  # fmt: skip
+    """The arguments of a grid ``grid`` under ``root`` on the local cluster's debug partition."""
+    return grid_args(
+        root, "hydra/launcher=slurm", "hydra.launcher.partition=debug",
+        "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2", f"hydra.launcher.timeout_min={timeout_min}",
+        f"hydra.launcher.array_parallelism={parallel}", "num_seeds=2", *extra,
+    )  # fmt: skip
 
 
 def _jobs(root):
@@ -71,8 +71,7 @@ def _wait_until(predicate, timeout, what):
 
 def test_a_two_by_two_grid_completes_and_aggregates(slurm_env, tmp_path):
     args = _grid(tmp_path, "regularizer=l1,l2", "method=subgradient,proximal", "epochs=5")
-    out = subprocess.run(args, cwd=tmp_path, env=slurm_env, capture_output=True, text=True,
-                         timeout=900)  # fmt: skip
+    out = research_train(*args, cwd=tmp_path, env=slurm_env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = _jobs(tmp_path)
     assert len(jobs) == 4 and all(is_complete(j) for j in jobs)
@@ -92,8 +91,8 @@ def test_a_two_by_two_grid_completes_and_aggregates(slurm_env, tmp_path):
 def test_scancel_then_relaunch_keeps_finished_jobs_and_completes_the_rest(slurm_env, tmp_path):
     args = _grid(tmp_path, "regularizer=l1", "regularizer.l1=0.1,0.2,0.3,0.4", "epochs=300",
                  parallel=1)  # fmt: skip
-    proc = subprocess.Popen(args, cwd=tmp_path, env=slurm_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(train_command(*args), cwd=tmp_path, env=slurm_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     sweep = tmp_path / "multirun" / "grid"
     _wait_until(lambda: len(list(sweep.glob("*/metrics.json"))) >= 1, 600, "a finished job")
     arrays = {line.split()[0] for line in _squeue(slurm_env, "%F") if line}
@@ -108,8 +107,7 @@ def test_scancel_then_relaunch_keeps_finished_jobs_and_completes_the_rest(slurm_
     stamps = {f: f.stat().st_mtime_ns for j in finished for f in j.glob("*.npz")}
     stamps |= {j / "metrics.json": (j / "metrics.json").stat().st_mtime_ns for j in finished}
 
-    out = subprocess.run(args, cwd=tmp_path, env=slurm_env, capture_output=True, text=True,
-                         timeout=900)  # fmt: skip
+    out = research_train(*args, cwd=tmp_path, env=slurm_env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert len(_jobs(tmp_path)) == 4 and all(is_complete(j) for j in _jobs(tmp_path))
     assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())
@@ -120,8 +118,8 @@ def test_a_requeued_running_job_reruns_and_completes_cleanly(slurm_env, tmp_path
     # submitit bypasses the requeue's SIGTERM, so Slurm kills the job KillWait (5 s) later:
     # the run (about 20 s of training here) must outlast that, or its first run completes it.
     args = _grid(tmp_path, "regularizer=l1", "regularizer.l1=0.1", "epochs=80000")
-    proc = subprocess.Popen(args, cwd=tmp_path, env=slurm_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(train_command(*args), cwd=tmp_path, env=slurm_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     sweep = tmp_path / "multirun" / "grid"
     _wait_until(lambda: list(sweep.glob(f"*/{claims.CLAIM}")), 300, "the job to start")
     first = claims.holder(next(sweep.glob(f"*/{claims.CLAIM}")).parent)
@@ -158,8 +156,8 @@ def _signal_when_running(env, sweep, pids_seen):
 def test_a_job_past_its_time_limit_is_requeued_then_recorded_as_failed(slurm_env, tmp_path):
     args = _grid(tmp_path, "regularizer=l1", "regularizer.l1=0.1", "epochs=200000",
                  "hydra.launcher.max_num_timeout=1")  # fmt: skip
-    proc = subprocess.Popen(args, cwd=tmp_path, env=slurm_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(train_command(*args), cwd=tmp_path, env=slurm_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     sweep = tmp_path / "multirun" / "grid"
     pids = set()
     _signal_when_running(slurm_env, sweep, pids)  # timed out: checkpointed and requeued

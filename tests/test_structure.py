@@ -99,7 +99,7 @@ def private_imports() -> list[str]:
         importer = _module_name(path)
         package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
         for module, name in _imports(path):
-            if not module.split(".")[0] in PACKAGES:
+            if module.split(".")[0] not in PACKAGES:
                 continue
             owner = _private_owner(module, name)
             if owner is not None and not (package + ".").startswith(owner + "."):
@@ -112,7 +112,9 @@ def test_no_module_imports_a_private_module_of_another_package():
 
 
 def test_the_private_import_check_tells_own_package_from_another():
-    assert _private_owner("research.regularizers._base", "soft_threshold") == "research.regularizers"
+    assert (
+        _private_owner("research.regularizers._base", "soft_threshold") == "research.regularizers"
+    )
     assert _private_owner("research.port._model", None) == "research.port"
     assert _private_owner("research.results", "flat_paths") is None
     assert _private_owner("research", "_lasso_kernels") == "research"

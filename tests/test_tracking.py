@@ -3,7 +3,6 @@ their own readers, resumes without duplicate runs, a tracker that is down, the t
 research-aggregate prints off a terminal."""
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,34 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 
-from research import tracking
+from research import schemas, tracking
 from research.cli import aggregate as aggregate_cli
-from research.cli.train import CONFIG_DIR, run_job
+from research.cli.configs import GROUP_SCHEMAS
+from research.cli.train import run_job
 from research.io import is_complete, load_job, write_job
 from research.results import Results
-from research.schemas import GROUP_SCHEMAS, register_configs
 
-register_configs()
-TINY = ["epochs=2", "num_seeds=2"]
+from helpers import TINY, compose, grid_args, research_train
+
 GRID = ["regularizer=l1,l2", "method=subgradient,proximal"]
 
 
-def _compose(overrides=(), hydra=False):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        return compose("train", overrides=list(overrides), return_hydra_config=hydra)
-
-
 def _train(root, *extra, timeout=420):
-    args = ["-m", f"output_root={root}", f"compilation_cache_dir={root}/cache", "name=g"]
-    return subprocess.run(
-        [sys.executable, "-m", "research.train", *args, *TINY, *GRID, *extra],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """The 2 x 2 grid ``g`` under ``root``."""
+    return research_train(*grid_args(root, *TINY, *GRID, *extra, name="g"), cwd=root,
+                          timeout=timeout)  # fmt: skip
 
 
 def _fake_job(job_dir, *, strengths=(0.1,), epochs=3, overrides=(), shift=0.0):
@@ -90,12 +78,14 @@ def _mlflow_runs(uri, experiment="g"):
 # --------------------------------------------------------------------------- configs
 def test_logger_group_composes_and_stays_out_of_job_directory_names(tmp_path):
     assert set(GROUP_SCHEMAS["logger"]) == {"none", *tracking.TRACKERS}
-    assert _compose().logger.name == "none"
-    cfg = _compose([f"output_root={tmp_path}", "name=grid", "logger=mlflow"], hydra=True)
+    assert set(GROUP_SCHEMAS) == {*schemas.GROUP_SCHEMAS, "logger"}  # the library's groups, too
+    assert "logger" not in schemas.GROUP_SCHEMAS
+    assert compose().logger.name == "none"
+    cfg = compose([f"output_root={tmp_path}", "name=grid", "logger=mlflow"], hydra=True)
     tracker = tracking.from_config(dict(cfg.logger))
     assert tracker.uri == tracking.local_store_uri(tmp_path)  # sqlite:///<output_root>/mlflow/...
     assert tracker.experiment_name == "grid"
-    cfg = _compose([f"output_root={tmp_path}", "name=grid", "logger=tensorboard"], hydra=True)
+    cfg = compose([f"output_root={tmp_path}", "name=grid", "logger=tensorboard"], hydra=True)
     assert cfg.logger.log_dir == f"{tmp_path}/tensorboard/grid"
     # Choosing or configuring a tracker keeps the job's directory (and so its resume).
     excluded = set(cfg.hydra.job.config.override_dirname.exclude_keys)
@@ -108,7 +98,7 @@ def test_an_unknown_logger_key_is_rejected_naming_it():
     from hydra.errors import ConfigCompositionException
 
     with pytest.raises(ConfigCompositionException, match="logger.tracking_url"):
-        _compose(["logger=mlflow", "logger.tracking_url=http://x"])
+        compose(["logger=mlflow", "logger.tracking_url=http://x"])
     with pytest.raises(ValueError, match=r"logger: unknown tracker 'wandb'"):
         tracking.from_config({"name": "wandb"})
 
@@ -227,7 +217,7 @@ def test_mlflow_grid_read_back_resumed_without_duplicates(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("store", ["http://127.0.0.1:9", "sqlite:////proc/not-writable/mlflow.db"])
 def test_a_tracker_that_is_down_leaves_the_job_complete_with_a_warning(tmp_path, caplog, store):
-    cfg = _compose(["logger=mlflow", f"logger.tracking_uri={store}", *TINY])
+    cfg = compose(["logger=mlflow", f"logger.tracking_uri={store}", *TINY])
     # A tracker of its own: the job process skips a tracker that just failed for a while.
     cfg.logger.experiment_name = tmp_path.name
     cfg.compilation_cache_dir = str(tmp_path / "cache")

@@ -8,43 +8,14 @@ import pytest
 
 from research.optim import decoupled_weight_decay
 
+from helpers import keras_run, optax_run, params_and_grads
+
 STEPS = 3
 LR, WD = 0.1, 0.2
 
 
 def _problem():
-    rng = np.random.default_rng(0)
-    params = {
-        "kernel": rng.normal(size=(4, 3)).astype(np.float32),
-        "bias": rng.normal(size=(3,)).astype(np.float32),
-    }
-    grads = [
-        {k: rng.normal(size=v.shape).astype(np.float32) for k, v in params.items()}
-        for _ in range(STEPS)
-    ]
-    return params, grads
-
-
-def _keras_run(optimizer, params, grads, exclude=None):
-    variables = {k: keras.Variable(v, name=k) for k, v in params.items()}
-    if exclude:
-        optimizer.exclude_from_weight_decay(var_names=exclude)
-    out = []
-    for g in grads:
-        optimizer.apply_gradients([(g[k], variables[k]) for k in params])
-        out.append({k: np.asarray(v.numpy()) for k, v in variables.items()})
-    return out
-
-
-def _optax_run(tx, params, grads):
-    p = {k: jnp.asarray(v) for k, v in params.items()}
-    state = tx.init(p)
-    out = []
-    for g in grads:
-        updates, state = tx.update({k: jnp.asarray(v) for k, v in g.items()}, state, p)
-        p = optax.apply_updates(p, updates)
-        out.append({k: np.asarray(v) for k, v in p.items()})
-    return out
+    return params_and_grads({"kernel": (4, 3), "bias": (3,)}, STEPS, seed=0)
 
 
 CASES = {
@@ -72,15 +43,15 @@ CASES = {
 def test_matches_keras_weight_decay(case, exclude_bias):
     params, grads = _problem()
     keras_opt, optax_opt = CASES[case]
-    want = _keras_run(keras_opt(), params, grads, exclude=["bias"] if exclude_bias else None)
+    want = keras_run(keras_opt(), params, grads, exclude=["bias"] if exclude_bias else None)
     mask = {"kernel": True, "bias": not exclude_bias}
     tx = optax.chain(optax_opt(), decoupled_weight_decay(WD, LR, mask=mask))
-    got = _optax_run(tx, params, grads)
+    got = optax_run(tx, params, grads)
     for step, (a, b) in enumerate(zip(got, want, strict=True)):
         for k in params:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=f"{k} {step}")
     # The decay acts: without it the kernel ends elsewhere.
-    plain = _optax_run(optax_opt(), params, grads)
+    plain = optax_run(optax_opt(), params, grads)
     assert not np.allclose(plain[-1]["kernel"], want[-1]["kernel"], atol=1e-4)
     if exclude_bias:
         np.testing.assert_allclose(plain[-1]["bias"], want[-1]["bias"], rtol=1e-5, atol=1e-6)
@@ -91,9 +62,9 @@ def test_a_learning_rate_schedule_is_read_at_keras_iterations():
     params, grads = _problem()
     keras_schedule = keras.optimizers.schedules.ExponentialDecay(LR, decay_steps=1, decay_rate=0.5)
     schedule = optax.exponential_decay(LR, transition_steps=1, decay_rate=0.5)
-    want = _keras_run(keras.optimizers.SGD(keras_schedule, weight_decay=WD), params, grads)
+    want = keras_run(keras.optimizers.SGD(keras_schedule, weight_decay=WD), params, grads)
     tx = optax.chain(optax.sgd(schedule), decoupled_weight_decay(WD, schedule))
-    got = _optax_run(tx, params, grads)
+    got = optax_run(tx, params, grads)
     for k in params:
         np.testing.assert_allclose(got[-1][k], want[-1][k], rtol=1e-5, atol=1e-6, err_msg=k)
 

@@ -153,6 +153,7 @@ def check_launch(args: list[str], *, config_name: str = "train") -> int:
     """
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
+    from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -169,7 +170,10 @@ def check_launch(args: list[str], *, config_name: str = "train") -> int:
         extra = os.path.abspath(parsed.config_dir)
         if not os.path.isdir(extra):
             raise LaunchError(f"--config-dir: {extra} is not a directory")
-        search_path.append(provider="command-line", path=f"file://{extra}")
+        # Where Hydra puts it: in front of the schemas (which must stay last).
+        search_path.prepend(
+            provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery("schema")
+        )
     overrides = list(parsed.overrides)
     GlobalHydra.instance().clear()
     try:
