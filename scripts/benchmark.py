@@ -35,7 +35,8 @@ a shared machine only ever adds time). Cases:
 
   python scripts/benchmark.py                    # everything (about 11 minutes on 2 cores)
   python scripts/benchmark.py --cases line_outliers cores lasso --repeats 3
-  python scripts/benchmark.py --quick --json out.json   # CI-sized
+  python scripts/benchmark.py --quick --json out.json   # CI-sized (a smoke run: one repeat,
+                                                        # workers in one process where they can)
   python scripts/benchmark.py --cases line_outliers --baseline ../old  # vs another checkout
 """
 
@@ -427,12 +428,24 @@ WORKERS = {
 ONE_DEVICE = {"RESEARCH_CPU_DEVICES": "1"}  # the engine's seeds on one JAX CPU device
 
 
+IN_PROCESS = False
+"""Set by ``--quick``: workers run in this process where that measures the same thing."""
+_FRESH_PROCESS = {"w_sweep", "w_first_result"}  # they count compilations / time a cold start
+
+
 def measure(worker: str, *, env: dict | None = None, one_core: bool = False, **kwargs) -> dict:
     """Runs one worker in a fresh process; returns its result and peak memory.
 
     ``env``: extra environment (``ONE_DEVICE`` keeps the engine's seeds on one device);
-    ``one_core``: the process may run on one core only (``taskset -c 0``).
+    ``one_core``: the process may run on one core only (``taskset -c 0``). A smoke run
+    (``--quick``) runs a worker in this process instead when ``env`` is this process's
+    already and the worker neither counts compilations nor times a cold start, so that
+    it imports JAX and TensorFlow once.
     """
+    same_env = all(os.environ.get(k) == v for k, v in (env or {}).items())
+    if IN_PROCESS and same_env and not one_core and worker not in _FRESH_PROCESS:
+        result = WORKERS[worker](**json.loads(json.dumps(kwargs)))
+        return json.loads(json.dumps({**result, "peak_mb": _peak_mb()}))
     command = [sys.executable, __file__, "--worker", worker, json.dumps(kwargs)]
     out = subprocess.run(
         (["taskset", "-c", "0"] if one_core else []) + command,
@@ -796,6 +809,8 @@ def main() -> None:
         return
     if args.quick:
         args.repeats = 1
+        global IN_PROCESS
+        IN_PROCESS = True
     results: dict = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from research.io import write_json, write_text
 from research.paper import beyond, blog_post, keras_tutorial, pruning, stats_answer
@@ -22,7 +23,7 @@ from research.paper.output import Figure
 from research.paper.reference import BLOG_POST
 from research.paper.sweeps import Sweeps, run_sweep
 
-__all__ = ["ADJUSTED", "FIGURES", "SWEEPS", "build"]
+__all__ = ["ADJUSTED", "FIGURES", "SWEEPS", "build", "run_sweeps"]
 
 _DIGITS_QUICK = ("num_seeds=2", "epochs=3")
 SWEEPS: dict[str, tuple[str, ...]] = {
@@ -83,6 +84,27 @@ def _commands(widths: list[int], quick: bool) -> list[str]:
     ]
 
 
+def run_sweeps(root: Path, *, quick: bool = False, progress: Any = None) -> None:
+    """Runs every sweep the figures need into ``root`` (complete jobs are reused).
+
+    The pruned architecture of figure 10 is derived from the proximal-L1 runs of
+    ``line_outliers`` before its own sweep runs. ``progress``: a rich ``(Progress,
+    task)`` to advance once a sweep.
+    """
+    steps: list[tuple[str, tuple[str, ...], tuple[str, ...] | None]]
+    steps = [(name, overrides, ()) for name, overrides in SWEEPS.items()]
+    steps.append((*ADJUSTED, None))
+    for name, overrides, extra in steps:
+        if progress is not None:
+            progress[0].update(progress[1], description=f"running sweep {name}")
+        if extra is None:  # figure 10's: the widths pruned from line_outliers
+            widths = pruning.adjusted_widths(Sweeps(root)["line_outliers"])
+            extra = (_widths_override(widths),)
+        run_sweep(root, name, overrides if quick else (), extra=extra)
+        if progress is not None:
+            progress[0].advance(progress[1])
+
+
 def build(root: Path = Path("outputs"), *, run: bool = False, quick: bool = False) -> list[Figure]:
     """Draws every figure into ``root/figures`` (running the sweeps first if ``run``).
 
@@ -100,16 +122,9 @@ def build(root: Path = Path("outputs"), *, run: bool = False, quick: bool = Fals
     sweeps = Sweeps(root)
     with Progress() as progress:
         task = progress.add_task("reproducing", total=(len(SWEEPS) + 1) * run + len(FIGURES))
-        for name, overrides in SWEEPS.items() if run else ():
-            progress.update(task, description=f"running sweep {name}")
-            run_sweep(root, name, overrides if quick else ())
-            progress.advance(task)
-        widths = pruning.adjusted_widths(sweeps["line_outliers"])
         if run:
-            name, overrides = ADJUSTED
-            progress.update(task, description=f"running sweep {name}")
-            run_sweep(root, name, overrides if quick else (), extra=(_widths_override(widths),))
-            progress.advance(task)
+            run_sweeps(root, quick=quick, progress=(progress, task))
+        widths = pruning.adjusted_widths(sweeps["line_outliers"])
         for step in FIGURES:
             assert step.__doc__ is not None  # every figure function has a docstring
             progress.update(task, description=f"drawing {step.__doc__.splitlines()[0]}")
