@@ -36,7 +36,7 @@ test: $(VENV)/.installed-test
 # The fast tier, while changing library code: every test not marked slow or slurm, on every
 # core (pytest-xdist), in under 3 minutes on 2 cores with .venv made.
 test-fast: $(VENV)/.installed-test
-	$(PY) -m pytest -n auto -m "not slow and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist worksteal -m "not slow and not slurm" $(PYTEST_ARGS)
 
 # The benchmark (about 30 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run.
 bench: $(VENV)/.installed-test

@@ -3,6 +3,8 @@ stderr, exit status 2, and nothing written; ``--config-dir`` adds configs of one
 
 import os
 
+import pytest
+
 from research.io import is_complete, load_job
 
 from helpers import research_train
@@ -38,6 +40,7 @@ def test_an_unknown_group_option_names_the_group_and_its_options(tmp_path):
     assert "schema_" not in line and "Config search path" not in line
 
 
+@pytest.mark.slow
 def test_a_grid_with_one_bad_job_fails_at_once_naming_its_overrides(tmp_path):
     root = tmp_path / "out"
     args = ["-m", f"output_root={root}", "regularizer=l1", "regularizer.l1=0.1,-0.2,0.3"]
@@ -67,6 +70,7 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
     assert not root.exists()
 
 
+@pytest.mark.slow
 def test_an_experiment_of_ones_own_in_config_dir(tmp_path):
     mine = tmp_path / "conf"
     (mine / "experiment").mkdir(parents=True)

@@ -92,6 +92,7 @@ def test_the_launchers_share_of_the_cores():
     assert devices.padded_seeds(301, 2) == 302 and devices.padded_seeds(300, 4) == 300
 
 
+@pytest.mark.slow
 def test_seeds_split_over_two_devices_give_the_same_results():
     script = f"""
 import jax, numpy as np
@@ -122,6 +123,7 @@ print("ok")
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_jax_started_by_the_user_is_used_as_it_is():
     script = f"""
 import jax, jax.numpy as jnp
@@ -138,6 +140,7 @@ print("ok")
     assert out.stderr == ""  # no warning, no log line
 
 
+@pytest.mark.slow
 def test_a_device_count_chosen_by_the_user_wins():
     script = """
 import jax

@@ -104,6 +104,7 @@ def _frozen_runs():
     return two, three
 
 
+@pytest.mark.slow
 def test_shuffle_visits_every_sample_once_per_epoch_in_a_new_order_per_epoch_and_seed():
     two, three = _frozen_runs()
     n = two.data.x_train.shape[0]
@@ -330,6 +331,7 @@ def test_the_seed_key_changes_the_run_and_is_reproducible():
 
 
 # --------------------------------------------------------------------------- 6. group lasso
+@pytest.mark.slow
 def test_group_lasso_axis_chooses_the_groups_the_prox_zeroes():
     def run(axis):
         return train_and_evaluate(

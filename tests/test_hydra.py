@@ -250,6 +250,7 @@ print("ok")
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_aggregate_of_a_missing_dir_is_a_clear_error(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "research.aggregate", str(tmp_path / "nope")],

@@ -52,6 +52,7 @@ KERAS_REGULARIZERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(KERAS_REGULARIZERS))
 def test_line_outliers_training_matches_keras_fit(kind):
     make_reg, reg_config = KERAS_REGULARIZERS[kind]
@@ -96,6 +97,7 @@ def test_line_outliers_training_matches_keras_fit(kind):
     assert np.abs(fitted.get_weights()[2] - start).max() > 1e-2
 
 
+@pytest.mark.slow
 def test_tutorial_classifier_with_l1_matches_keras_fit():
     lr, batch_size, epochs = 0.05, 32, 3
     res = train_and_evaluate(

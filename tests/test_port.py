@@ -93,6 +93,7 @@ def _compare(kmodel, x, y, *, epochs, batch_size):
     return ported, trained, losses
 
 
+@pytest.mark.slow
 def test_digits_classifier_one_epoch_float32_matches_fit(digits):
     x, y = digits
     kmodel = _classifier(keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=1e-4))
@@ -112,6 +113,7 @@ def test_digits_classifier_without_l1_kernels_float32_three_epochs_match_fit(dig
     _compare(_classifier(optimizer, kernel_l1=0.0), x, y, epochs=3, batch_size=32)
 
 
+@pytest.mark.slow
 def test_digits_classifier_sgd_momentum_weight_decay_matches_fit(digits, float64):
     x, y = digits
     kmodel = _classifier(keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=1e-4))
@@ -141,11 +143,13 @@ def _excluding_biases(optimizer):
     ],
     ids=["adam", "adamw", "adamw_biases_excluded"],
 )
+@pytest.mark.slow
 def test_digits_classifier_adam_and_adamw_match_fit(digits, optimizer, float64):
     x, y = digits
     _compare(_classifier(optimizer()), x, y, epochs=3, batch_size=32)
 
 
+@pytest.mark.slow
 def test_conv2d_model_matches_fit(digits, float64):
     x, y = digits
     x = x.reshape(-1, 8, 8, 1)

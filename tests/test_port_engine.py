@@ -60,6 +60,7 @@ def saved(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_engine_with_the_file_equals_port_fit(saved):
     experiment = Experiment(_config(saved))
     res = experiment.run()
@@ -74,6 +75,7 @@ def test_engine_with_the_file_equals_port_fit(saved):
     assert res.metrics["test_accuracy"][0, 0] > 0.8
 
 
+@pytest.mark.slow
 def test_command_line_model_keras_equals_port_fit(saved, tmp_path):
     out = tmp_path / "run"
     research_train(
@@ -93,6 +95,7 @@ def test_command_line_model_keras_equals_port_fit(saved, tmp_path):
     np.testing.assert_allclose(train_loss, losses[-1], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_random_init_gives_each_seed_its_own_weights(saved):
     res = train_and_evaluate(_config(saved, epochs=1, num_seeds=2, **{"model": {
         "name": "keras", "path": str(saved), "init": "random"}}))  # fmt: skip
@@ -101,6 +104,7 @@ def test_random_init_gives_each_seed_its_own_weights(saved):
     assert not np.allclose(kernel[0], kernel[1])
 
 
+@pytest.mark.slow
 def test_regularizer_override_replaces_the_file_kernel_penalties(saved):
     base = _config(saved, epochs=1)
     l1 = dict(base, regularizer={"name": "l1", "l1": [0.0, 0.05]}, method="proximal")
@@ -177,6 +181,7 @@ def test_keras_loss_and_optimizer_need_a_compiled_file(tmp_path):
         Experiment(dict(_config(path), model={"name": "linear"}, optimizer={"name": "sgd"}))
 
 
+@pytest.mark.slow
 def test_a_rewritten_file_is_read_and_compiled_anew(tmp_path):
     path = tmp_path / "model.keras"
     for units in (16, 8):

@@ -59,6 +59,7 @@ def test_a_fully_dead_layer_keeps_one_silent_unit():
     np.testing.assert_allclose(out, np.broadcast_to(out[0], out.shape))  # a constant
 
 
+@pytest.mark.slow
 def test_proximal_l1_line_outliers_networks_prune_to_the_same_outputs():
     res = train_and_evaluate(
         {

@@ -90,6 +90,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_proximal_epoch_loss_is_the_data_mean_plus_the_penalty_at_the_epoch_end(case):
     config, chunks_start_epochs = CASES[case]

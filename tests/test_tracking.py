@@ -136,6 +136,7 @@ def test_job_record_names_seeds_strengths_and_epochs(tmp_path):
 
 
 # --------------------------------------------------------------------------- mlflow
+@pytest.mark.slow
 def test_aggregate_to_mlflow_logs_a_sweep_once_and_replaces_a_stale_run(tmp_path):
     sweep = _fake_sweep(tmp_path)
     status = aggregate_cli.to_mlflow(sweep)

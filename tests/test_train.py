@@ -27,6 +27,7 @@ def test_shapes_seed_axis_first_then_strengths():
     np.testing.assert_array_equal(res.strengths["l1"], [0.1, 0.2])
 
 
+@pytest.mark.slow
 def test_seed_i_does_not_depend_on_num_seeds():
     small = train_and_evaluate({**TINY, **L1_PROX, "num_seeds": 2, "shuffle": True})
     large = train_and_evaluate({**TINY, **L1_PROX, "num_seeds": 5, "shuffle": True})
@@ -38,6 +39,7 @@ def test_seed_i_does_not_depend_on_num_seeds():
     )
 
 
+@pytest.mark.slow
 def test_same_config_twice_is_bitwise_identical():
     config = {**TINY, **L1_PROX, "shuffle": True, "record_step_loss": True}
     a, b = train_and_evaluate(config), train_and_evaluate(config)
@@ -46,6 +48,7 @@ def test_same_config_twice_is_bitwise_identical():
     _equal(a.history, b.history)
 
 
+@pytest.mark.slow
 def test_vmapped_strengths_equal_separate_runs_and_do_not_recompile():
     grid = train_and_evaluate(
         {**TINY, "regularizer": {"name": "elastic_net", "l1": [0.0, 0.3], "l2": [0.1, 0.05]}}
@@ -64,6 +67,7 @@ def test_vmapped_strengths_equal_separate_runs_and_do_not_recompile():
     assert not np.array_equal(again.params["layers/1/kernel"], grid.params["layers/1/kernel"])
 
 
+@pytest.mark.slow
 def test_a_diverging_run_is_flagged_and_leaves_the_others_alone():
     # L2 of 1e4 with lr 0.01 multiplies the kernels by (1 - 200) each step: it blows up.
     grid = train_and_evaluate({**TINY, "regularizer": {"name": "l2", "l2": [0.15, 1e4]}})
@@ -75,6 +79,7 @@ def test_a_diverging_run_is_flagged_and_leaves_the_others_alone():
         np.testing.assert_allclose(grid.params[name][:, 0], v[:, 0], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_epoch_loss_and_divergence_agree_with_the_step_losses():
     # Batch size 3 over 40 points: 13 full batches and one of 1, weighted by size.
     config = {
@@ -100,6 +105,7 @@ def test_epoch_loss_and_divergence_agree_with_the_step_losses():
     )
 
 
+@pytest.mark.slow
 def test_penalty_sums_by_dot_over_many_seeds_agree_with_few():
     def dots(experiment):  # dot products in the traced program
         return str(experiment.jaxpr()).count("dot_general")
@@ -112,6 +118,7 @@ def test_penalty_sums_by_dot_over_many_seeds_agree_with_few():
         np.testing.assert_allclose(many.metrics[k][:2], few.metrics[k], rtol=1e-5, err_msg=k)
 
 
+@pytest.mark.slow
 def test_snapshots_with_a_remainder_chunk_and_with_none_kept():
     cfg = {**L1_PROX, "regularizer": {"name": "l1", "l1": [0.1, 0.3]}, "epochs": 3, "num_seeds": 3}
     res = train_and_evaluate({**cfg, "record_every": 7, "snapshot_seeds": 2})
@@ -167,12 +174,14 @@ def test_metrics_agree_with_the_final_params():
     assert res.metrics["dead_neurons/1"].sum() > 0  # proximal L1 0.3 disconnects units
 
 
+@pytest.mark.slow
 def test_progress_bar_does_not_change_results():
     quiet = train_and_evaluate({**TINY, "progress": False})
     shown = train_and_evaluate({**TINY, "progress": True})
     _equal(quiet.params, shown.params)
 
 
+@pytest.mark.slow
 def test_classifier_on_digits_with_partial_batches_learns():
     res = train_and_evaluate(
         {
@@ -209,6 +218,7 @@ def test_lasso_on_sparse_regression_recovers_the_support():
     np.testing.assert_array_equal(coef != 0, res.data.info["true_coef"] != 0)
 
 
+@pytest.mark.slow
 def test_a_strength_of_another_regularizer_is_ignored_with_a_warning(caplog):
     with_l1 = train_and_evaluate({**TINY, "regularizer": {"name": "l2", "l2": 0.15, "l1": 0.5}})
     assert "ignoring ['l1']" in caplog.text
@@ -266,6 +276,7 @@ def test_fista_method_solves_the_lasso_and_needs_plain_sgd():
         train_and_evaluate({**config, "optimizer": {"name": "adam", "learning_rate": 0.1}})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["half_mse", "mse"])
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_full_batch_linear_training_from_moments_equals_training_on_the_data(loss, use_bias):
