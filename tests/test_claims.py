@@ -69,9 +69,9 @@ def test_another_hosts_claim_is_stale_only_without_a_heartbeat(tmp_path):
         assert mine is not None
 
 
-def _grid(root, *extra):
-    """The arguments of an 8-job grid ``grid`` under ``root``."""
-    strengths = "regularizer.l1=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"
+def _grid(root, *extra, jobs=8):
+    """The arguments of a grid ``grid`` of ``jobs`` jobs (one L1 strength each) under ``root``."""
+    strengths = "regularizer.l1=" + ",".join(f"0.{i}" for i in range(1, jobs + 1))
     return grid_args(root, "num_seeds=2", "regularizer=l1", strengths, *extra)
 
 
@@ -100,7 +100,7 @@ def test_two_launches_of_one_grid_compute_each_job_once(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_grid_leaves_nothing_half_done_and_resumes(tmp_path, signum):
-    args = train_command(*_grid(tmp_path, "epochs=1500"))
+    args = train_command(*_grid(tmp_path, "epochs=1500", jobs=3))
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     sweep = tmp_path / "multirun" / "grid"
@@ -117,6 +117,8 @@ def test_an_interrupted_grid_leaves_nothing_half_done_and_resumes(tmp_path, sign
     assert not (running / claims.CLAIM).exists()
     assert not list(sweep.rglob("*.tmp"))
     # Relaunching the same grid completes every job.
-    out = research_train(*_grid(tmp_path, "epochs=1500"), cwd=tmp_path, timeout=900)
+    out = research_train(*_grid(tmp_path, "epochs=1500", jobs=3), cwd=tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert is_complete(running)
+    jobs = [j for j in sweep.iterdir() if j.is_dir() and "=" in j.name]
+    assert len(jobs) == 3 and all(is_complete(j) for j in jobs)
