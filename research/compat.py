@@ -18,6 +18,7 @@ def import_keras() -> ModuleType:
         import keras
     except ImportError as err:  # pragma: no cover - keras is a test extra
         raise ImportError(
-            "the Keras conversions need Keras 3 and TensorFlow: pip install 'regulax[test]'"
+            "the Keras conversions need Keras 3 and TensorFlow: install the package's test "
+            "extra (regulax[test]; README: Installing it as a dependency)"
         ) from err
     return keras

@@ -440,7 +440,8 @@ def measure(worker: str, *, env: dict | None = None, one_core: bool = False, **k
     ``one_core``: the process may run on one core only (``taskset -c 0``). A smoke run
     (``--quick``) runs a worker in this process instead when ``env`` is this process's
     already and the worker neither counts compilations nor times a cold start, so that
-    it imports JAX and TensorFlow once.
+    it imports JAX and TensorFlow once (its numbers then check the code paths, not speed:
+    compiled code is warm and ``peak_mb`` is the whole process's).
     """
     same_env = all(os.environ.get(k) == v for k, v in (env or {}).items())
     if IN_PROCESS and same_env and not one_core and worker not in _FRESH_PROCESS:

@@ -99,3 +99,42 @@ def test_an_experiment_of_ones_own_in_config_dir(tmp_path):
     assert out.returncode == 2
     (line,) = out.stderr.splitlines()
     assert line.startswith(ERROR) and "experiment/mine" in line
+
+
+# ----------------------------------------------------------------- the check, in this process
+def _check(*args):
+    from research.cli.configs import check_launch, register_configs
+
+    register_configs()
+    return check_launch(list(args))
+
+
+def test_a_grid_job_that_does_not_compose_is_named():
+    from research.cli.configs import LaunchError
+
+    with pytest.raises(LaunchError, match=r"^job model=linear model.widths=\[4\]: .*'widths'"):
+        _check("-m", "model=mlp,linear", "model.widths=[4]")
+
+
+def test_every_job_of_a_sweep_file_and_the_command_line_is_checked():
+    assert _check("-m", "+sweep=line_outliers") == 6  # 3 regularizers x 2 methods
+    assert _check("-m", "+sweep=line_outliers", "method=proximal") == 3
+    assert _check("epochs=3") == 1
+    assert _check("--cfg", "job", "epochs=-1") == 0  # a query: left to Hydra
+
+
+def test_values_hydra_sets_when_the_job_runs_are_not_rejected():
+    assert _check("-m", "seed=${hydra:job.num}", "regularizer=l1,l2") == 2
+    assert _check("output_root=${hydra:runtime.cwd}/out") == 1
+
+
+def test_a_group_of_ones_own_in_config_dir_is_a_group(tmp_path):
+    from research.cli.configs import LaunchError, check_overrides
+
+    (tmp_path / "mygroup").mkdir()
+    (tmp_path / "mygroup" / "x.yaml").write_text("# @package _global_\nepochs: 1\n")
+    check_overrides(["--config-dir", str(tmp_path), "+mygroup=x"])
+    check_overrides([f"--config-dir={tmp_path}", "+mygroup=x"])
+    with pytest.raises(LaunchError, match="'mygroup' is not a config key"):
+        check_overrides(["+mygroup=x"])
+    assert _check("--config-dir", str(tmp_path), "+mygroup=x") == 1

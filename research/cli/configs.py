@@ -2,10 +2,11 @@
 
 The YAML files ship inside the package (``research/configs/``; Hydra's search
 path ``pkg://research.configs``), so every command works from an installed
-wheel, in any directory. ``--config-dir DIR`` puts a directory of one's own
-in front of them: a file there with the same group and name wins, and new
-ones add options (``DIR/experiment/mine.yaml`` -> ``experiment=mine``;
-``DIR/local/default.yaml`` is read by every run, for machine settings).
+wheel, in any directory. ``--config-dir DIR`` adds a directory of one's own
+after them: its new names add options and groups (``DIR/experiment/mine.yaml``
+-> ``experiment=mine``; ``DIR/local/default.yaml`` is read by every run, for
+machine settings), while a shipped file of the same group and name is found
+first (Hydra's search order), so a changed copy needs a name of its own.
 
 ``check_launch(args)`` composes and checks every job of a command line
 before Hydra starts one (``research-train`` calls it first): a bad value or
@@ -31,6 +32,7 @@ __all__ = [
     "CONFIG_MODULE",
     "CONFIG_PATH",
     "GROUP_SCHEMAS",
+    "VERSION_BASE",
     "LaunchError",
     "check_launch",
     "check_overrides",
@@ -38,6 +40,8 @@ __all__ = [
     "register_configs",
 ]
 
+VERSION_BASE = "1.3"
+"""Hydra's ``version_base`` of every composition (``hydra.main`` and ``check_launch``)."""
 CONFIG_MODULE = "research.configs"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 """Hydra's search path of the shipped configs (``hydra.main(config_path=CONFIG_PATH)``)."""
@@ -99,7 +103,8 @@ def check_overrides(args: list[str]) -> None:
     from hydra.errors import HydraException
 
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
-    groups = {p.name for p in config_dir().iterdir() if p.is_dir()} | set(GROUP_SCHEMAS)
+    dirs = [config_dir(), *(Path(d) for d in _extra_config_dirs(args) if Path(d).is_dir())]
+    groups = {p.name for d in dirs for p in d.iterdir() if p.is_dir()} | set(GROUP_SCHEMAS)
     top = {f.name for f in dataclasses.fields(schemas.RunConfig)}
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -123,6 +128,19 @@ def check_overrides(args: list[str]) -> None:
             )
         if rest and head not in GROUP_SCHEMAS and head not in top:
             raise LaunchError(f"{override.input_line}: {head!r} is not a config key or group")
+
+
+def _extra_config_dirs(args: list[str]) -> list[str]:
+    """The directories ``--config-dir DIR`` / ``-cd DIR`` (or ``--config-dir=DIR``) name."""
+    dirs = []
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            if eq:
+                dirs.append(value)
+            elif i + 1 < len(args):
+                dirs.append(args[i + 1])
+    return dirs
 
 
 def _one_line(err: BaseException) -> str:
@@ -151,32 +169,38 @@ def check_launch(args: list[str], *, config_name: str = "train") -> int:
     Raises:
       LaunchError: the first bad job, naming its overrides in a grid, and the key.
     """
+    from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from hydra.types import RunMode
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     parsed = get_args_parser().parse_args(args)
     if any(getattr(parsed, name) for name in _QUERIES):
         return 0
+    version.setbase(VERSION_BASE)  # compose by the rules hydra.main will run with
     name = parsed.config_name or config_name
-    search_path = create_automatic_config_search_path(None, None, parsed.config_path or CONFIG_PATH)
-    if parsed.config_dir is not None:
-        extra = os.path.abspath(parsed.config_dir)
-        if not os.path.isdir(extra):
-            raise LaunchError(f"--config-dir: {extra} is not a directory")
-        # Where Hydra puts it: in front of the schemas (which must stay last).
-        search_path.prepend(
-            provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery("schema")
-        )
     overrides = list(parsed.overrides)
     GlobalHydra.instance().clear()
     try:
+        # As hydra.main finds them for research.cli.train's task function.
+        search_path = create_automatic_config_search_path(
+            None, "research.cli.train", parsed.config_path or CONFIG_PATH
+        )
+        if parsed.config_dir is not None:
+            extra = os.path.abspath(parsed.config_dir)
+            if not os.path.isdir(extra):
+                raise LaunchError(f"--config-dir: {extra} is not a directory")
+            # Where Hydra puts it: after the shipped configs, before the schemas (last).
+            search_path.prepend(
+                provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery("schema")
+            )
         hydra = Hydra.create_main_hydra2(task_name="train", config_search_path=search_path)
         multirun = parsed.multirun or hydra.get_mode(name, overrides) == RunMode.MULTIRUN
         if not multirun:
@@ -189,13 +213,20 @@ def check_launch(args: list[str], *, config_name: str = "train") -> int:
         parser = OverridesParser.create(config_loader=hydra.config_loader)
         jobs = 0
         for job in _grid(cfg, parser):
-            _check_job(hydra.config_loader.load_sweep_config(cfg, job), job)
+            try:
+                job_cfg = hydra.config_loader.load_sweep_config(cfg, job)
+            except (HydraException, OmegaConfBaseException) as err:
+                raise LaunchError(f"job {' '.join(job)}: {_one_line(err)}") from err
+            with open_dict(job_cfg):  # as the launchers number the jobs
+                job_cfg.hydra.job.id = job_cfg.hydra.job.num = jobs
+            _check_job(job_cfg, job)
             jobs += 1
         return jobs
     except (HydraException, OmegaConfBaseException) as err:
         raise LaunchError(_one_line(err)) from err
     finally:
         GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
 
 
 def _grid(cfg: Any, parser: Any) -> Iterator[list[str]]:
@@ -205,15 +236,25 @@ def _grid(cfg: Any, parser: Any) -> Iterator[list[str]]:
 
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     lines = [f"{key}={value}" for key, value in params.items()]
-    lines += [str(line) for line in cfg.hydra.overrides.task]
+    task = OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False)  # as Hydra reads it
+    assert isinstance(task, list)
+    lines += [str(line) for line in task]
     for batch in BasicSweeper.split_arguments(parser.parse_overrides(lines), None):
         yield from batch
 
 
 def _check_job(cfg: Any, job: list[str] | None) -> None:
-    """Checks one job's composed config as the engine will (``research.config.resolve``)."""
-    from omegaconf import OmegaConf
+    """Checks one job's composed config as the engine will (``research.config.resolve``).
 
+    A value that interpolates what Hydra sets only once the job runs
+    (``${hydra:runtime.output_dir}``) cannot be resolved yet: such a job is left to check
+    itself when it starts.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    HydraConfig.instance().set_config(cfg)
     engine_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     quiet = logging.getLogger("research.config")  # its notes come again from the job itself
     level = quiet.level
@@ -225,8 +266,15 @@ def _check_job(cfg: Any, job: list[str] | None) -> None:
         }
         resolve({k: v for k, v in plain.items() if k in engine_keys})
         tracking.from_config(plain.get("logger"))  # its options, before any job
+    except OmegaConfBaseException as err:
+        if "hydra" in str(err):
+            return  # known once the job runs
+        raise LaunchError(f"{_where(job)}{_one_line(err)}") from err
     except (ValueError, TypeError, FileNotFoundError) as err:
-        where = f"job {' '.join(job)}: " if job is not None else ""
-        raise LaunchError(f"{where}{_one_line(err)}") from err
+        raise LaunchError(f"{_where(job)}{_one_line(err)}") from err
     finally:
         quiet.setLevel(level)
+
+
+def _where(job: list[str] | None) -> str:
+    return f"job {' '.join(job)}: " if job is not None else ""

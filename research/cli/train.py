@@ -220,6 +220,7 @@ def main() -> None:
 
     from research.cli.configs import (
         CONFIG_PATH,
+        VERSION_BASE,
         LaunchError,
         check_launch,
         check_overrides,
@@ -237,7 +238,7 @@ def main() -> None:
         sys.exit(2)
     received = _raise_on_sigterm()
     try:
-        hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")(_task)()
+        hydra.main(version_base=VERSION_BASE, config_path=CONFIG_PATH, config_name="train")(_task)()
     except KeyboardInterrupt:
         signum = received.get("signum", signal.SIGINT)
         print(

@@ -28,13 +28,6 @@ ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": jax.nn.sigmoid,
     "softmax": lambda x: jax.nn.softmax(x, axis=-1),
 }
-REGULARIZER_KEYS = (
-    "kernel_regularizer",
-    "bias_regularizer",
-    "activity_regularizer",
-    "kernel_constraint",
-    "bias_constraint",
-)
 
 
 def _penalty(reg: Regularizer | Callable[[jax.Array], jax.Array], w: jax.Array) -> jax.Array:
