@@ -110,3 +110,8 @@ def test_research_train_runs_one_job_and_a_grid_from_another_directory(installed
     assert len(rows) == 1 + 2 * 2  # header + 2 jobs x 2 seeds
     out = _run([bin_ / "research-figures", "--help"], cwd=cwd, env=env).stdout
     assert "--run" in out
+    # The figure pipeline reads the sweeps it needs and names the first one missing.
+    missing = subprocess.run([bin_ / "research-figures"], cwd=cwd, env=env, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert missing.returncode == 2, missing.stderr[-2000:]
+    assert "no complete jobs under outputs/multirun/line_outliers" in missing.stderr
