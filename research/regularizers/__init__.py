@@ -49,16 +49,21 @@ from research.regularizers._base import (
     sum_by_dot,
 )
 from research.regularizers._keras import from_keras
+from research.regularizers._nonconvex import L0, MCP, SCAD, Lq
 from research.regularizers._orthogonal import Orthogonal
 from research.regularizers._penalties import L1, L1L2, L2, REGULARIZERS, ElasticNet, GroupLasso
 
 __all__ = [
+    "L0",
     "L1",
     "L1L2",
     "L2",
+    "MCP",
     "REGULARIZERS",
+    "SCAD",
     "ElasticNet",
     "GroupLasso",
+    "Lq",
     "Mask",
     "Orthogonal",
     "PyTree",

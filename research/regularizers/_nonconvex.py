@@ -1,0 +1,291 @@
+"""Non-convex separable penalties with exact proximal maps: MCP, SCAD, Lq (q = 1/2, 2/3), L0.
+
+Each keeps L1's exact zeros while shrinking large weights less (MCP, SCAD: not at
+all past a threshold). Their proximal maps are global minimizers of the 1-D
+problem ``1/2 (w - v)**2 + step * R(w)`` for every step, in closed form, entry
+by entry (so a per-coordinate step works too). Where the problem has two
+minimizers (at a threshold), the one returned is stated in each class.
+
+Private: import the public names from ``research.regularizers``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from research.checks import is_traced
+from research.regularizers._base import Mask, Regularizer, cast, check_scalar
+
+__all__ = ["L0", "MCP", "SCAD", "Lq"]
+
+
+def _check_option(name: str, value: Any, low: float, rule: str) -> float:
+    """A static option (not traced) as a float, > ``low``."""
+    if is_traced(value) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected a number (static, not traced), got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name}: expected a number, got {value!r}") from err
+    if not math.isfinite(number) or number <= low:
+        raise ValueError(f"{name}: expected {rule}, got {value!r}")
+    return number
+
+
+class _Separable(Regularizer):
+    """A penalty that is a sum over entries, with static options after its strength."""
+
+    keras_name = None
+
+    def _static(self) -> tuple[Any, ...]:
+        return (*super()._static(), *(getattr(self, k) for k in self.options))
+
+    def _set_static(self, aux: tuple[Any, ...]) -> None:
+        super()._set_static(aux)
+        for key, value in zip(self.options, aux[1:], strict=True):
+            object.__setattr__(self, key, value)
+
+    def _init_extras(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.options}
+
+    def to_keras(self) -> Any:
+        raise ValueError(
+            f"{type(self).__name__}: Keras has no equivalent regularizer (keras.regularizers "
+            "offers L1, L2, L1L2 and OrthogonalRegularizer)"
+        )
+
+
+class MCP(_Separable):
+    """The minimax concave penalty (Zhang, 2010), per entry:
+    ``strength * |w| - w**2 / (2 * gamma)`` where ``|w| <= gamma * strength``, else
+    ``gamma * strength**2 / 2`` (skglm's ``MCPenalty(alpha=strength, gamma=gamma)``).
+
+    Gradient: ``sign(w) * (strength - |w| / gamma)`` inside, 0 outside and at 0.
+    Proximal map of ``step * MCP``:
+
+    * ``gamma > step``: firm thresholding, the unique minimizer: 0 where
+      ``|v| <= step * strength``, ``v`` where ``|v| > gamma * strength``, and
+      ``sign(v) * (|v| - step * strength) / (1 - step / gamma)`` between.
+    * ``gamma <= step`` (the 1-D problem is not convex): hard thresholding at
+      ``strength * sqrt(step * gamma)``: ``v`` above it, 0 at or below it (at the
+      threshold both are minimizers; 0 is returned).
+
+    Args:
+      strength: >= 0; a float or a JAX scalar (a grid of strengths is one vmap).
+      gamma: > 0, static (default 3.0).
+      mask: leaves to penalize; default: those named ``kernel``.
+
+    Example::
+
+      >>> MCP(1.0, gamma=2.0).prox({"kernel": jnp.array([0.5, 1.5, 3.0])}, 1.0)["kernel"]
+      Array([0., 1., 3.], dtype=float32)
+    """
+
+    _fields = ("strength",)
+    name = "mcp"
+    options = ("gamma",)
+
+    def __init__(
+        self, strength: float | jax.Array = 0.01, gamma: float = 3.0, *, mask: Mask = None
+    ) -> None:
+        self.strength = check_scalar("strength", strength)
+        self.gamma = _check_option("gamma", gamma, 0.0, "a finite number > 0")
+        self.mask = mask
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        lam, gamma, a = cast(self.strength, w), cast(self.gamma, w), jnp.abs(w)
+        inside = lam * a - a**2 / (2 * gamma)
+        return jnp.sum(jnp.where(a <= gamma * lam, inside, gamma * lam**2 / 2))
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        lam, gamma, a = cast(self.strength, w), cast(self.gamma, w), jnp.abs(w)
+        return jnp.where(a <= gamma * lam, jnp.sign(w) * (lam - a / gamma), 0)
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        lam, gamma, t, a = cast(self.strength, w), cast(self.gamma, w), cast(step, w), jnp.abs(w)
+        convex = gamma > t
+        shrink = 1 - jnp.where(convex, t / gamma, 0)
+        firm = jnp.where(
+            a <= lam * t, 0, jnp.where(a > lam * gamma, w, jnp.sign(w) * (a - lam * t) / shrink)
+        )
+        hard = jnp.where(a > lam * jnp.sqrt(t * gamma), w, 0)
+        return jnp.where(convex, firm, hard)
+
+
+def _scad_value(a: jax.Array, lam: jax.Array, gamma: jax.Array) -> jax.Array:
+    """SCAD per entry at ``a = |w|``."""
+    middle = (2 * gamma * lam * a - a**2 - lam**2) / (2 * (gamma - 1))
+    outer = lam**2 * (gamma + 1) / 2
+    return jnp.where(a <= lam, lam * a, jnp.where(a <= gamma * lam, middle, outer))
+
+
+class SCAD(_Separable):
+    """Fan and Li's (2001) smoothly clipped absolute deviation, per entry:
+    ``strength * |w|`` up to ``strength``, then
+    ``(2 a strength |w| - w**2 - strength**2) / (2 (a - 1))`` up to ``a * strength``, then
+    ``strength**2 (a + 1) / 2`` (skglm's ``SCAD(alpha=strength, gamma=a)``).
+
+    Gradient: ``strength * sign(w)`` up to ``strength``,
+    ``sign(w) * (a strength - |w|) / (a - 1)`` up to ``a * strength``, 0 past it and at 0.
+    Proximal map of ``step * SCAD``: the best of the minimizers of the three pieces
+    (soft thresholding on the first; on the middle one its stationary point
+    ``((a - 1)|v| - step a strength) / (a - 1 - step)`` when ``a > 1 + step``, else its
+    ends; ``v`` on the last), all clipped to their pieces, so it is a global
+    minimizer for every step; at ties the smaller ``|w|`` is returned.
+
+    Args:
+      strength: >= 0; a float or a JAX scalar.
+      a: > 2, static (Fan and Li's 3.7 by default).
+      mask: leaves to penalize; default: those named ``kernel``.
+
+    Example::
+
+      >>> SCAD(1.0, a=3.7).prox({"kernel": jnp.array([0.5, 2.5, 5.0])}, 1.0)["kernel"]
+      Array([0.       , 1.7941176, 5.       ], dtype=float32)
+    """
+
+    _fields = ("strength",)
+    name = "scad"
+    options = ("a",)
+
+    def __init__(
+        self, strength: float | jax.Array = 0.01, a: float = 3.7, *, mask: Mask = None
+    ) -> None:
+        self.strength = check_scalar("strength", strength)
+        self.a = _check_option("a", a, 2.0, "a finite number > 2")
+        self.mask = mask
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        return jnp.sum(_scad_value(jnp.abs(w), cast(self.strength, w), cast(self.a, w)))
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        lam, gamma, a = cast(self.strength, w), cast(self.a, w), jnp.abs(w)
+        middle = (gamma * lam - a) / (gamma - 1)
+        slope = jnp.where(a <= lam, lam, jnp.where(a <= gamma * lam, middle, 0))
+        return jnp.sign(w) * slope
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        lam, gamma, t, v = cast(self.strength, w), cast(self.a, w), cast(step, w), jnp.abs(w)
+        t = jnp.broadcast_to(t, w.shape)
+        convex = gamma - 1 > t
+        stationary = ((gamma - 1) * v - t * (gamma * lam)) / jnp.where(convex, gamma - 1 - t, 1)
+        candidates = jnp.stack(
+            [
+                jnp.zeros_like(v),
+                jnp.clip(v - t * lam, 0, lam),
+                jnp.where(convex, jnp.clip(stationary, lam, gamma * lam), lam),
+                jnp.where(convex, jnp.clip(stationary, lam, gamma * lam), gamma * lam),
+                jnp.maximum(v, gamma * lam),
+            ]
+        )
+        objective = (candidates - v) ** 2 / 2 + t * _scad_value(candidates, lam, gamma)
+        best = jnp.take_along_axis(candidates, jnp.argmin(objective, axis=0)[None], axis=0)[0]
+        return jnp.sign(w) * best
+
+
+_Q = {0.5: "1/2", 2 / 3: "2/3"}
+
+
+def _prox_half(v: jax.Array, u: jax.Array) -> jax.Array:
+    """Prox of ``u * |w|**(1/2)`` (Xu et al., 2012): 0 below ``3/2 u**(2/3)``."""
+    a = jnp.abs(v)
+    safe = jnp.where(a > 0, a, 1)
+    inner = jnp.clip(-(3.0**1.5 / 4) * u * safe**-1.5, -1, 1)
+    value = v * (2 / 3) * (1 + jnp.cos((2 / 3) * jnp.arccos(inner)))
+    return jnp.where(a < 1.5 * u ** (2 / 3), 0, value)
+
+
+def _prox_two_thirds(v: jax.Array, u: jax.Array) -> jax.Array:
+    """Prox of ``u * |w|**(2/3)`` (Cao et al., 2013): 0 below ``2 (2/3 u)**(3/4)``."""
+    a = jnp.abs(v)
+    root = jnp.sqrt(jnp.maximum(a**4 / 256 - 8 * u**3 / 729, 0))
+    z = jnp.cbrt(a**2 / 16 + root) + jnp.cbrt(a**2 / 16 - root)
+    z = jnp.where(z > 0, z, 1)
+    inner = jnp.maximum(2 * a / jnp.sqrt(2 * z) - 2 * z, 0)
+    value = jnp.sign(v) / 8 * (jnp.sqrt(2 * z) + jnp.sqrt(inner)) ** 3
+    return jnp.where(a < 2 * (2 / 3 * u) ** 0.75, 0, value)
+
+
+class Lq(_Separable):
+    """``strength * sum(|w|**q)`` for ``q = 1/2`` or ``q = 2/3`` (skglm's ``L0_5`` and
+    ``L2_3``), the two powers below 1 whose proximal maps have closed forms.
+
+    Gradient: ``strength * q * |w|**(q - 1) * sign(w)``, 0 at 0 (where the penalty
+    has no derivative). Proximal map of ``step * Lq``: 0 below a threshold
+    (``3/2 u**(2/3)`` for q = 1/2, ``2 (2/3 u)**(3/4)`` for q = 2/3, with
+    ``u = step * strength``), the non-zero stationary point above; at the threshold,
+    where both are minimizers, the non-zero one (as skglm).
+
+    Args:
+      strength: >= 0; a float or a JAX scalar.
+      q: 0.5 or 2/3 (static); other values raise.
+      mask: leaves to penalize; default: those named ``kernel``.
+    """
+
+    _fields = ("strength",)
+    name = "lq"
+    options = ("q",)
+
+    def __init__(
+        self, strength: float | jax.Array = 0.01, q: float = 0.5, *, mask: Mask = None
+    ) -> None:
+        self.strength = check_scalar("strength", strength)
+        number = _check_option("q", q, 0.0, "1/2 or 2/3")
+        supported = [k for k in _Q if abs(number - k) < 1e-9]
+        if not supported:
+            raise ValueError(
+                f"q: expected 1/2 or 2/3 (the powers with closed-form proximal maps), got {q!r}"
+            )
+        self.q = supported[0]
+        self.mask = mask
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * jnp.sum(jnp.abs(w) ** cast(self.q, w))
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        a = jnp.abs(w)
+        slope = cast(self.q, w) * jnp.where(a > 0, a, 1) ** (cast(self.q, w) - 1)
+        return jnp.where(a > 0, cast(self.strength, w) * slope * jnp.sign(w), 0)
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        u = cast(step, w) * cast(self.strength, w)
+        return _prox_half(w, u) if self.q == 0.5 else _prox_two_thirds(w, u)
+
+
+class L0(_Separable):
+    """``strength * count(w != 0)``: the number of non-zero weights.
+
+    Gradient: 0 (the count is flat almost everywhere). Proximal map of
+    ``step * L0``: hard thresholding at ``sqrt(2 * step * strength)``, ``v`` above
+    it, 0 at or below it (at the threshold both are minimizers; 0 is returned).
+
+    Args:
+      strength: >= 0; a float or a JAX scalar.
+      mask: leaves to penalize; default: those named ``kernel``.
+
+    Example::
+
+      >>> L0(0.5)({"kernel": jnp.array([0.0, -2.0, 0.1])})
+      Array(1., dtype=float32)
+    """
+
+    _fields = ("strength",)
+    name = "l0"
+
+    def __init__(self, strength: float | jax.Array = 0.01, *, mask: Mask = None) -> None:
+        self.strength = check_scalar("strength", strength)
+        self.mask = mask
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * jnp.sum(w != 0).astype(w.dtype)
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        return jnp.zeros_like(w)
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        threshold = jnp.sqrt(2 * cast(step, w) * cast(self.strength, w))
+        return jnp.where(jnp.abs(w) > threshold, w, 0)

@@ -1,0 +1,139 @@
+"""MCP, SCAD, Lq and L0: values and proximal maps against skglm (float64, 1e-12), and every
+proximal map a global minimizer of its 1-D problem, convex or not, checked on a fine grid."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from skglm.penalties import L0_5, L2_3, MCPenalty
+from skglm.penalties import SCAD as SkSCAD
+
+from research.regularizers import L0, MCP, SCAD, Lq
+
+V = np.concatenate([np.linspace(-6, 6, 481), [0.0, 1e-9, -1e-9]])
+STRENGTHS = [0.1, 0.7, 1.3]
+STEPS = [0.05, 0.5, 1.0, 2.0, 4.0]
+
+
+def _ours(reg, v, step):
+    return np.asarray(reg.prox({"kernel": jnp.asarray(v)}, step)["kernel"])
+
+
+def _value(reg, w):
+    return float(reg({"kernel": jnp.asarray(w)}))
+
+
+def _entry_values(reg, w):
+    """The penalty of each entry of ``w`` on its own."""
+    f = jax.jit(jax.vmap(lambda x: reg({"kernel": x[None]})))
+    return np.asarray(f(jnp.asarray(w)))
+
+
+def _is_global_min(reg, v, step, out):
+    """``out[i]`` minimizes ``1/2 (w - v[i])**2 + step * R(w)`` to within rounding, against
+    a grid of 40,001 points on [-8, 8]."""
+    grid = np.linspace(-8, 8, 40_001)
+    best = (0.5 * (grid[:, None] - v) ** 2 + step * _entry_values(reg, grid)[:, None]).min(0)
+    ours = 0.5 * (out - v) ** 2 + step * _entry_values(reg, out)
+    bad = ours > best + 1e-9
+    assert not bad.any(), (reg, step, v[bad], out[bad], ours[bad] - best[bad])
+
+
+@pytest.mark.parametrize("gamma", [1.2, 3.0])
+def test_mcp_matches_skglm_where_the_problem_is_convex_and_is_global_everywhere(x64, gamma):
+    for lam in STRENGTHS:
+        reg, sk = MCP(lam, gamma=gamma), MCPenalty(alpha=lam, gamma=gamma)
+        w = np.linspace(-5, 5, 101)
+        np.testing.assert_allclose(_value(reg, w), sk.value(w), rtol=1e-12)
+        for step in STEPS:
+            out = _ours(reg, V, step)
+            if gamma > step:  # skglm's firm thresholding (its formula needs gamma > step)
+                expected = np.array([sk.prox_1d(v, step, 0) for v in V])
+                np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)
+            _is_global_min(reg, V[::8], step, out[::8])
+
+
+@pytest.mark.parametrize("a", [2.5, 3.7])
+def test_scad_matches_skglm_and_is_global_for_every_step(x64, a):
+    for lam in STRENGTHS:
+        reg, sk = SCAD(lam, a=a), SkSCAD(alpha=lam, gamma=a)
+        w = np.linspace(-8, 8, 161)
+        np.testing.assert_allclose(_value(reg, w), sk.value(w), rtol=1e-12)
+        for step in STEPS:
+            out = _ours(reg, V, step)
+            if a - 1 > step:  # convex: one minimizer, which skglm's candidates include
+                expected = np.array([sk.prox_1d(v, step, 0) for v in V])
+                np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)
+            _is_global_min(reg, V[::8], step, out[::8])
+
+
+@pytest.mark.parametrize(("q", "sk_class"), [(0.5, L0_5), (2 / 3, L2_3)])
+def test_lq_matches_skglm(x64, q, sk_class):
+    for lam in STRENGTHS:
+        reg, sk = Lq(lam, q=q), sk_class(alpha=lam)
+        w = np.linspace(-5, 5, 101)
+        np.testing.assert_allclose(_value(reg, w), sk.value(w), rtol=1e-12)
+        for step in STEPS:
+            out = _ours(reg, V, step)
+            expected = np.array([sk.prox_1d(v, step, 0) for v in V])
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+            _is_global_min(reg, V[::8], step, out[::8])
+
+
+def test_l0_is_hard_thresholding_and_counts_nonzeros(x64):
+    for lam in STRENGTHS:
+        reg = L0(lam)
+        assert _value(reg, np.array([0.0, 1e-30, -2.0, 0.0])) == pytest.approx(2 * lam)
+        for step in STEPS:
+            out = _ours(reg, V, step)
+            threshold = np.sqrt(2 * step * lam)
+            np.testing.assert_array_equal(out, np.where(np.abs(V) > threshold, V, 0.0))
+            _is_global_min(reg, V[::8], step, out[::8])
+
+
+@pytest.mark.parametrize(
+    "reg",
+    [MCP(0.7, gamma=2.0), SCAD(0.7, a=3.0), Lq(0.7, q=0.5), Lq(0.7, q=2 / 3), L0(0.7)],
+    ids=repr,
+)
+def test_gradient_is_the_derivative_away_from_kinks_and_zero_at_zero(x64, reg):
+    w = np.array([-3.1, -1.0, -0.3, 0.2, 0.9, 2.5])
+    grad = np.asarray(reg.grad({"kernel": jnp.asarray(w)})["kernel"])
+    numeric = np.array(
+        [(_value(reg, np.array([x + 1e-6])) - _value(reg, np.array([x - 1e-6]))) / 2e-6 for x in w]
+    )
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+    assert float(reg.grad({"kernel": jnp.zeros(1)})["kernel"][0]) == 0.0
+
+
+def test_strengths_are_traced_and_vmapped():
+    params = {"kernel": jnp.array([0.5, -1.5, 3.0])}
+    values = jax.vmap(lambda s: MCP(s, gamma=2.0)(params))(jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(values, [0.0, MCP(1.0, gamma=2.0)(params)], rtol=1e-6)
+    out = jax.jit(jax.vmap(lambda s: SCAD(s).prox(params, 1.0)["kernel"]))(jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(out[0], params["kernel"])
+    np.testing.assert_allclose(out[1], SCAD(1.0).prox(params, 1.0)["kernel"], rtol=1e-6)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="strength"):
+        MCP(-1.0)
+    with pytest.raises(ValueError, match="gamma: expected a finite number > 0"):
+        MCP(1.0, gamma=0.0)
+    with pytest.raises(ValueError, match="a: expected a finite number > 2"):
+        SCAD(1.0, a=2.0)
+    with pytest.raises(ValueError, match="q: expected 1/2 or 2/3"):
+        Lq(1.0, q=0.3)
+    with pytest.raises(ValueError, match="MCP: Keras has no equivalent"):
+        MCP(1.0).to_keras()
+
+
+def test_options_survive_the_pytree_round_trip_and_only_kernels_are_penalized():
+    reg = SCAD(0.5, a=3.0)
+    leaves, treedef = jax.tree.flatten(reg)
+    again = jax.tree.unflatten(treedef, leaves)
+    assert again.a == 3.0 and float(again.strength) == 0.5 and repr(again) == repr(reg)
+    params = {"kernel": jnp.array([1.0, -2.0]), "bias": jnp.array([5.0])}
+    out = L0(10.0).prox(params, 1.0)
+    np.testing.assert_array_equal(out["kernel"], [0.0, 0.0])
+    np.testing.assert_array_equal(out["bias"], [5.0])
