@@ -137,3 +137,32 @@ def test_options_survive_the_pytree_round_trip_and_only_kernels_are_penalized():
     out = L0(10.0).prox(params, 1.0)
     np.testing.assert_array_equal(out["kernel"], [0.0, 0.0])
     np.testing.assert_array_equal(out["bias"], [5.0])
+
+
+@pytest.mark.parametrize("reg", [MCP(0.3, gamma=2.0), SCAD(0.3), Lq(0.3, q=0.5), L0(0.3)], ids=repr)
+def test_the_optax_transforms_take_them(reg):
+    import optax
+
+    from research.optim import add_regularization, proximal, proximal_adagrad
+
+    params = {"kernel": jnp.array([[0.05, -1.2], [2.0, -0.4]]), "bias": jnp.array([0.3, 0.3])}
+    grads = jax.tree.map(lambda p: 0.5 * p, params)
+    lr = 0.1
+    tx = optax.chain(optax.sgd(lr), proximal(reg, lr))
+    updates, _ = tx.update(grads, tx.init(params), params)
+    stepped = optax.apply_updates(params, updates)
+    expected = reg.prox(jax.tree.map(lambda p, g: p - lr * g, params, grads), lr)
+    for key in params:
+        np.testing.assert_allclose(stepped[key], expected[key], rtol=1e-6, atol=1e-7)
+    tx = optax.chain(add_regularization(reg), optax.sgd(lr))
+    updates, _ = tx.update(grads, tx.init(params), params)
+    total = jax.tree.map(lambda g, r: g + r, grads, reg.grad(params))
+    np.testing.assert_allclose(updates["kernel"], -lr * total["kernel"], rtol=1e-6)
+    # Per-coordinate steps s = lr / sqrt(a), a = 0.1 + g**2: the maps act entry by entry.
+    tx = proximal_adagrad(reg, lr)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    step = jax.tree.map(lambda g: lr / jnp.sqrt(0.1 + g**2), grads)
+    moved = jax.tree.map(lambda p, g, s: p - s * g, params, grads, step)
+    expected = reg.prox(moved, step)
+    stepped = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(stepped["kernel"], expected["kernel"], rtol=1e-5, atol=1e-6)
