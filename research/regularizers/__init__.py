@@ -49,7 +49,7 @@ from research.regularizers._base import (
     sum_by_dot,
 )
 from research.regularizers._keras import from_keras
-from research.regularizers._nonconvex import L0, MCP, SCAD, Lq
+from research.regularizers._nonconvex import L0, MCP, SCAD, LogSum, Lq
 from research.regularizers._orthogonal import Orthogonal
 from research.regularizers._penalties import L1, L1L2, L2, REGULARIZERS, ElasticNet, GroupLasso
 
@@ -63,6 +63,7 @@ __all__ = [
     "SCAD",
     "ElasticNet",
     "GroupLasso",
+    "LogSum",
     "Lq",
     "Mask",
     "Orthogonal",

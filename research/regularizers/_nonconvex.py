@@ -1,4 +1,5 @@
-"""Non-convex separable penalties with exact proximal maps: MCP, SCAD, Lq (q = 1/2, 2/3), L0.
+"""Non-convex separable penalties with exact proximal maps: MCP, SCAD, Lq (q = 1/2, 2/3),
+LogSum, L0.
 
 Each keeps L1's exact zeros while shrinking large weights less (MCP, SCAD: not at
 all past a threshold). Their proximal maps are global minimizers of the 1-D
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 from research.checks import is_traced
 from research.regularizers._base import Mask, Regularizer, cast, check_scalar
 
-__all__ = ["L0", "MCP", "SCAD", "Lq"]
+__all__ = ["L0", "MCP", "SCAD", "LogSum", "Lq"]
 
 
 def _check_option(name: str, value: Any, low: float, rule: str) -> float:
@@ -254,6 +255,49 @@ class Lq(_Separable):
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         u = cast(step, w) * cast(self.strength, w)
         return _prox_half(w, u) if self.q == 0.5 else _prox_two_thirds(w, u)
+
+
+class LogSum(_Separable):
+    """``strength * sum(log(1 + |w| / eps))`` (Candes, Wakin and Boyd, 2008; skglm's
+    ``LogSumPenalty(alpha=strength, eps=eps)``).
+
+    Gradient: ``strength * sign(w) / (eps + |w|)``, 0 at 0. Proximal map of
+    ``step * LogSum`` with ``u = step * strength``: the larger root
+    ``r = (|v| - eps) / 2 + sqrt((|v| + eps)**2 / 4 - u)`` of the stationarity
+    condition (the only local minimizer away from 0) where it exists, is positive
+    and has a smaller objective than 0; else 0. That comparison is the exact
+    threshold (Prater-Bennette, Shen and Tripp, 2021, find it by bisection); at the
+    threshold, where both are minimizers, 0 is returned.
+
+    Args:
+      strength: >= 0; a float or a JAX scalar.
+      eps: > 0, static (the curvature: small ``eps`` is close to L0).
+      mask: leaves to penalize; default: those named ``kernel``.
+    """
+
+    _fields = ("strength",)
+    name = "log_sum"
+    options = ("eps",)
+
+    def __init__(
+        self, strength: float | jax.Array = 0.01, eps: float = 1.0, *, mask: Mask = None
+    ) -> None:
+        self.strength = check_scalar("strength", strength)
+        self.eps = _check_option("eps", eps, 0.0, "a finite number > 0")
+        self.mask = mask
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * jnp.sum(jnp.log1p(jnp.abs(w) / cast(self.eps, w)))
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * jnp.sign(w) / (cast(self.eps, w) + jnp.abs(w))
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        u, eps, v = cast(step, w) * cast(self.strength, w), cast(self.eps, w), jnp.abs(w)
+        disc = (v + eps) ** 2 / 4 - u
+        root = (v - eps) / 2 + jnp.sqrt(jnp.maximum(disc, 0))
+        gain = (root - v) ** 2 / 2 + u * jnp.log1p(jnp.maximum(root, 0) / eps) - v**2 / 2
+        return jnp.where((disc >= 0) & (root > 0) & (gain < 0), jnp.sign(w) * root, 0)
 
 
 class L0(_Separable):
