@@ -25,7 +25,7 @@ def _value(reg, w):
 
 def _entry_values(reg, w):
     """The penalty of each entry of ``w`` on its own."""
-    f = jax.jit(jax.vmap(lambda x: reg({"kernel": x[None]})))
+    f = jax.vmap(lambda x: reg({"kernel": x[None]}))
     return np.asarray(f(jnp.asarray(w)))
 
 

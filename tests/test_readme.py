@@ -22,6 +22,13 @@ def test_readme_python_blocks_run():
     losses = np.asarray(namespace["losses"])
     assert losses[-1] < losses[0]
     np.testing.assert_allclose(namespace["sweep"][0], 0.0)
+    # Haiku- and Equinox-style params are selected by name.
+    np.testing.assert_allclose(float(namespace["haiku_penalty"]), 0.25, rtol=1e-6)
+    before, after = namespace["mlp"].layers, namespace["sparse_mlp"].layers
+    for old, new in zip(before, after, strict=True):  # soft-thresholded at 0.1, biases kept
+        np.testing.assert_array_equal(np.asarray(new.weight) == 0, np.abs(old.weight) <= 0.1)
+        np.testing.assert_array_equal(new.bias, old.bias)
+    assert sum(int((np.asarray(layer.weight) == 0).sum()) for layer in after) > 0
     # The model rebuilt from Keras trains: its loss falls, and MaxNorm holds after each step.
     keras_losses = namespace["keras_losses"]
     assert keras_losses[-1] < 0.2 * keras_losses[0]

@@ -43,6 +43,7 @@ from research.regularizers._base import (
     Mask,
     PyTree,
     Regularizer,
+    by_name,
     check_nonnegative,  # noqa: F401 - importable here, as before research.checks
     kernel_mask,
     select_leaves,
@@ -51,7 +52,15 @@ from research.regularizers._base import (
 from research.regularizers._keras import from_keras
 from research.regularizers._nonconvex import L0, MCP, SCAD, LogSum, Lq
 from research.regularizers._orthogonal import Orthogonal
-from research.regularizers._penalties import L1, L1L2, L2, REGULARIZERS, ElasticNet, GroupLasso
+from research.regularizers._penalties import (
+    L1,
+    L1L2,
+    L2,
+    REGULARIZERS,
+    ElasticNet,
+    GroupLasso,
+    SparseGroupLasso,
+)
 
 __all__ = [
     "L0",
@@ -69,6 +78,8 @@ __all__ = [
     "Orthogonal",
     "PyTree",
     "Regularizer",
+    "SparseGroupLasso",
+    "by_name",
     "from_keras",
     "kernel_mask",
     "select_leaves",

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.checks import check_nonnegative, is_traced
-from research.trees import entry_key
+from research.trees import entry_key, path_str
 
 PyTree = Any
 Mask = PyTree | Callable[[PyTree], PyTree] | None
@@ -44,6 +44,30 @@ def kernel_mask(params: PyTree) -> PyTree:
     )
 
 
+def by_name(*names: str) -> Callable[[PyTree], PyTree]:
+    """A mask selecting the leaves with a path entry named one of ``names``.
+
+    For params whose weight matrices are not named ``kernel`` (the default
+    selection): Haiku's ``{"linear": {"w": ..., "b": ...}}`` takes
+    ``by_name("w")``, an Equinox ``Linear`` ``by_name("weight")``.
+
+    Example::
+
+      >>> by_name("w")({"linear": {"w": jnp.ones(2), "b": jnp.ones(2)}})
+      {'linear': {'b': False, 'w': True}}
+    """
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names: expected one or more strings, got {names!r}")
+    wanted = set(names)
+
+    def mask(params: PyTree) -> PyTree:
+        return jax.tree_util.tree_map_with_path(
+            lambda path, _: any(entry_key(e) in wanted for e in path), params
+        )
+
+    return mask
+
+
 def select_leaves(mask: Mask, params: PyTree, treedef: Any) -> list[bool]:
     """Resolves ``mask`` against ``params`` (with structure ``treedef``): one bool per leaf.
 
@@ -69,6 +93,15 @@ def select_leaves(mask: Mask, params: PyTree, treedef: Any) -> list[bool]:
                 f"mask: expected Python bools as leaves, got {type(flag).__name__} "
                 f"({flag!r}); masks select whole leaves and must be static"
             )
+    if mask is None and flags and not any(flags):
+        paths = [path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+        raise ValueError(
+            "mask: the default selection (leaves with a path entry named 'kernel', as Flax "
+            "and Keras name weight matrices) selects no leaf of these params, so the penalty "
+            f"would act on nothing; their leaves are {paths[:8]}{' ...' * (len(paths) > 8)}. "
+            "Select with mask=research.regularizers.by_name('w') (Haiku; 'weight' for Equinox "
+            "and PyTorch-style names), a pytree of bools or a callable"
+        )
     return [bool(f) for f in flags]
 
 

@@ -246,6 +246,68 @@ class GroupLasso(Regularizer):
         return w * scale
 
 
+class SparseGroupLasso(Regularizer):
+    """``l1 * sum(|w|) + group * sum_g sqrt(|g|) * ||w_g||_2``: ``L1(l1) + GroupLasso(group,
+    axis)`` (Simon, Friedman, Hastie and Tibshirani, 2013), zeroing whole groups and single
+    weights inside the groups it keeps. The groups are ``GroupLasso``'s (``axis``).
+
+    Subgradient: the sum of the two (0 on zero entries and zero groups). Proximal map:
+    block soft thresholding of the soft-thresholded weights,
+    ``u_g * max(0, 1 - step * group * sqrt(|g|) / ||u_g||)`` with
+    ``u = sign(v) * max(|v| - step * l1, 0)``; a scalar step only.
+
+    Args:
+      l1: the L1 strength, >= 0; a float or a JAX scalar.
+      group: the group strength, >= 0; a float or a JAX scalar.
+      axis: the dimensions inside one group, as for ``GroupLasso``.
+      mask: leaves to penalize; default: those named ``kernel``.
+    """
+
+    _fields = ("l1", "group")
+    name = "sparse_group_lasso"
+    options = ("axis",)
+
+    def __init__(
+        self,
+        l1: float | jax.Array = KERAS_DEFAULT,
+        group: float | jax.Array = KERAS_DEFAULT,
+        axis: int | Sequence[int] = 0,
+        *,
+        mask: Mask = None,
+    ) -> None:
+        self.l1 = check_scalar("l1", l1)
+        self.group = check_scalar("group", group)
+        self.axis = GroupLasso(0.0, axis).axis
+        self.mask = mask
+
+    def _static(self) -> tuple[Any, ...]:
+        return (ByIdentity(self.mask), self.axis)
+
+    def _set_static(self, aux: tuple[Any, ...]) -> None:
+        self.mask, self.axis = aux[0].value, aux[1]
+
+    def _init_extras(self) -> dict[str, Any]:
+        return {"axis": self.axis}
+
+    def _groups(self) -> GroupLasso:
+        return GroupLasso(self.group, self.axis)
+
+    def leaf_value(self, w: jax.Array) -> jax.Array:
+        return cast(self.l1, w) * total_abs(w) + self._groups().leaf_value(w)
+
+    def leaf_grad(self, w: jax.Array) -> jax.Array:
+        return cast(self.l1, w) * jnp.sign(w) + self._groups().leaf_grad(w)
+
+    def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        if jnp.ndim(step) != 0:
+            raise ValueError(
+                "step: SparseGroupLasso's proximal map needs a scalar step (a per-coordinate "
+                "metric has no closed form for a group penalty)"
+            )
+        shrunk = soft_threshold(w, cast(step, w) * cast(self.l1, w))
+        return self._groups().leaf_prox(shrunk, step)
+
+
 REGULARIZERS: dict[str, type[Regularizer]] = {
     cls.name: cls for cls in (L1, L2, ElasticNet, GroupLasso, Orthogonal)
 }
