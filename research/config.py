@@ -255,6 +255,19 @@ def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict
     return name, strengths, options, tuple(layers) if layers is not None else None
 
 
+def _check_options(name: str, strengths: dict[str, np.ndarray], options: dict[str, Any]) -> None:
+    """Builds the regularizer once, so that a bad option (``gamma <= 0``, an unsupported
+    ``q``) is an error naming ``regularizer.<key>`` before anything is loaded."""
+    cls = REGULARIZERS.get(name)
+    if cls is None:
+        return
+    build: Any = cls
+    try:
+        build(**{k: float(v[0]) for k, v in strengths.items()}, **options)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"regularizer.{err}") from err
+
+
 def _keras_keys(resolved: dict[str, Any]) -> None:
     """Checks ``model=keras`` / ``loss=keras`` / ``optimizer=keras`` against the file.
 
@@ -324,6 +337,7 @@ def resolve(config: Any) -> RunSpec:
             f"{resolved['data']['name']} is a {task} data set"
         )
     name, strengths, options, layers = _strengths(resolved["regularizer"])
+    _check_options(name, strengths, options)
     learning_rate = optimizer["learning_rate"]
     check_nonnegative("optimizer.learning_rate", learning_rate)
     opt_options = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rate")}

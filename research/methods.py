@@ -173,6 +173,11 @@ def check_method(
             f"method: {method} applies the penalty's proximal map, and {reg.__name__} has "
             "none in closed form; use method=subgradient"
         )
+    if reg is not None and method == "preconditioned" and not reg.separable:
+        raise ValueError(
+            f"method: preconditioned takes a per-coordinate step, which needs a separable "
+            f"penalty; {reg.__name__} is not one (use method=proximal)"
+        )
     if method == "fista" and (optimizer != "sgd" or options.get("momentum")):
         raise ValueError(
             "method: fista is an optimizer of its own; use it with optimizer=sgd "

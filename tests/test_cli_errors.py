@@ -35,7 +35,8 @@ def test_an_unknown_group_option_names_the_group_and_its_options(tmp_path):
     line = _fails(out, root)
     assert "Could not find 'regularizer/l3'" in line
     assert line.endswith(
-        "Available options in 'regularizer': elastic_net group_lasso l1 l2 none orthogonal"
+        "Available options in 'regularizer': elastic_net group_lasso l0 l1 l2 log_sum lq mcp "
+        "none orthogonal scad sparse_group_lasso"
     )
     assert "schema_" not in line and "Config search path" not in line
 

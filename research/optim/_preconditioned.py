@@ -20,7 +20,7 @@ from research.optim._common import (
     need_params,
     with_mask,
 )
-from research.regularizers import GroupLasso, Mask, Regularizer
+from research.regularizers import Mask, Regularizer
 
 
 class PreconditionedProximalState(NamedTuple):
@@ -47,10 +47,11 @@ def _preconditioned_proximal(
     ``diag(1 / s)``.
     """
     reg = with_mask(reg, mask, prox=name)
-    if isinstance(reg, GroupLasso):
+    if not reg.separable:
         raise ValueError(
-            f"reg: {name} needs a separable penalty (L1, L2, ElasticNet); GroupLasso's "
-            "prox has no closed form in a per-coordinate metric"
+            f"reg: {name} needs a separable penalty (a sum over entries, such as L1, "
+            f"ElasticNet or MCP); {type(reg).__name__}'s prox has no closed form in a "
+            "per-coordinate metric"
         )
     check_learning_rate(learning_rate)
 

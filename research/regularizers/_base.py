@@ -153,6 +153,7 @@ class Regularizer:
 
     _fields: tuple[str, ...] = ()
     has_prox: bool = True  # False: no closed-form prox; use the subgradient method
+    separable: bool = True  # a sum over entries: its prox takes a per-coordinate step
     name: str = ""
     keras_name: str | None = None
     options: tuple[str, ...] = ()

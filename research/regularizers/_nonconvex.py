@@ -223,7 +223,7 @@ class Lq(_Separable):
 
     Args:
       strength: >= 0; a float or a JAX scalar.
-      q: 0.5 or 2/3 (static); other values raise.
+      q: 0.5 or 2/3 (static; also the strings ``"1/2"``, ``"2/3"``); other values raise.
       mask: leaves to penalize; default: those named ``kernel``.
     """
 
@@ -235,6 +235,8 @@ class Lq(_Separable):
         self, strength: float | jax.Array = 0.01, q: float = 0.5, *, mask: Mask = None
     ) -> None:
         self.strength = check_scalar("strength", strength)
+        if isinstance(q, str) and q.strip() in _Q.values():  # "1/2", "2/3" (a config's spelling)
+            q = next(k for k, v in _Q.items() if v == q.strip())
         number = _check_option("q", q, 0.0, "1/2 or 2/3")
         supported = [k for k in _Q if abs(number - k) < 1e-9]
         if not supported:

@@ -55,6 +55,7 @@ class Orthogonal(Regularizer):
     keras_name = "OrthogonalRegularizer"
     options = ("mode",)
     has_prox = False
+    separable = False
 
     def __init__(
         self, factor: float | jax.Array = 0.01, mode: str = "rows", *, mask: Mask = None

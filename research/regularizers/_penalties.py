@@ -23,6 +23,7 @@ from research.regularizers._base import (
     soft_threshold,
     total_abs,
 )
+from research.regularizers._nonconvex import L0, MCP, SCAD, LogSum, Lq
 from research.regularizers._orthogonal import Orthogonal
 
 
@@ -191,6 +192,7 @@ class GroupLasso(Regularizer):
     _fields = ("strength",)
     name = "group_lasso"
     options = ("axis",)
+    separable = False
 
     def __init__(
         self,
@@ -266,6 +268,7 @@ class SparseGroupLasso(Regularizer):
     _fields = ("l1", "group")
     name = "sparse_group_lasso"
     options = ("axis",)
+    separable = False
 
     def __init__(
         self,
@@ -309,6 +312,10 @@ class SparseGroupLasso(Regularizer):
 
 
 REGULARIZERS: dict[str, type[Regularizer]] = {
-    cls.name: cls for cls in (L1, L2, ElasticNet, GroupLasso, Orthogonal)
+    cls.name: cls
+    for cls in (
+        *(L1, L2, ElasticNet, GroupLasso, Orthogonal),
+        *(MCP, SCAD, Lq, LogSum, L0, SparseGroupLasso),
+    )
 }
 """The regularizers by config name (``regularizer=<name>``); the one list of them."""
