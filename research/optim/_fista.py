@@ -45,7 +45,10 @@ def fista(
     zeros; ``y`` converges to it. With ``learning_rate = 1 / L`` (``L`` the
     Lipschitz constant of ``grad f``) the objective gap falls as
     ``O(1 / k^2)``, against ``O(1 / k)`` for ``proximal`` after ``optax.sgd``.
-    For full-batch convex problems (Lasso, ElasticNet paths).
+    For full-batch convex problems (Lasso, ElasticNet paths): the rate and the
+    convergence hold for convex penalties only; with a non-convex one (``MCP``,
+    ``SCAD``, ``Lq``, ``LogSum``, ``L0``) FISTA still takes exact proximal steps but
+    guarantees neither.
 
     Args:
       reg: the penalty.

@@ -98,7 +98,8 @@ def proximal_adagrad(
     Accumulators come from ``optax.scale_by_rss``.
 
     Args:
-      reg: a separable penalty: ``L1``, ``L2`` or ``ElasticNet``.
+      reg: a separable penalty (``reg.separable``: ``L1``, ``L2``, ``ElasticNet``, ``MCP``,
+        ``SCAD``, ``Lq``, ``LogSum``, ``L0``); others raise, naming the penalty.
       learning_rate: base learning rate (>= 0) or schedule.
       initial_accumulator_value: starting value of ``a`` (>= 0; TF's default 0.1).
       mask: replaces ``reg``'s selection.
@@ -143,7 +144,8 @@ def proximal_adam(
     proximal(reg, lr))``, which thresholds every coordinate by ``lr * l1``.
 
     Args:
-      reg: a separable penalty: ``L1``, ``L2`` or ``ElasticNet``.
+      reg: a separable penalty (``reg.separable``: ``L1``, ``L2``, ``ElasticNet``, ``MCP``,
+        ``SCAD``, ``Lq``, ``LogSum``, ``L0``); others raise, naming the penalty.
       learning_rate: base learning rate (>= 0) or schedule.
       b1, b2, eps: Adam's hyperparameters, as in ``optax.adam``.
       mask: replaces ``reg``'s selection.
