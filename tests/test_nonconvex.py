@@ -39,29 +39,25 @@ def _is_global_min(reg, v, step, out):
     assert not bad.any(), (reg, step, v[bad], out[bad], ours[bad] - best[bad])
 
 
-@pytest.mark.parametrize("gamma", [1.2, 3.0])
-def test_mcp_matches_skglm_where_the_problem_is_convex_and_is_global_everywhere(x64, gamma):
-    for lam in STRENGTHS:
-        reg, sk = MCP(lam, gamma=gamma), MCPenalty(alpha=lam, gamma=gamma)
-        w = np.linspace(-5, 5, 101)
-        np.testing.assert_allclose(_value(reg, w), sk.value(w), rtol=1e-12)
-        for step in STEPS:
-            out = _ours(reg, V, step)
-            if gamma > step:  # skglm's firm thresholding (its formula needs gamma > step)
-                expected = np.array([sk.prox_1d(v, step, 0) for v in V])
-                np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)
-            _is_global_min(reg, V[::8], step, out[::8])
+# (ours, skglm's, the steps where the 1-D problem is convex and skglm's formula applies)
+FIRM = {
+    "mcp-1.2": (lambda s: MCP(s, gamma=1.2), lambda s: MCPenalty(s, 1.2), lambda t: 1.2 > t),
+    "mcp-3": (lambda s: MCP(s, gamma=3.0), lambda s: MCPenalty(s, 3.0), lambda t: 3.0 > t),
+    "scad-2.5": (lambda s: SCAD(s, a=2.5), lambda s: SkSCAD(s, 2.5), lambda t: 1.5 > t),
+    "scad-3.7": (lambda s: SCAD(s, a=3.7), lambda s: SkSCAD(s, 3.7), lambda t: 2.7 > t),
+}
 
 
-@pytest.mark.parametrize("a", [2.5, 3.7])
-def test_scad_matches_skglm_and_is_global_for_every_step(x64, a):
+@pytest.mark.parametrize("case", sorted(FIRM))
+def test_mcp_and_scad_match_skglm_where_convex_and_are_global_for_every_step(x64, case):
+    ours, theirs, convex = FIRM[case]
     for lam in STRENGTHS:
-        reg, sk = SCAD(lam, a=a), SkSCAD(alpha=lam, gamma=a)
+        reg, sk = ours(lam), theirs(lam)
         w = np.linspace(-8, 8, 161)
         np.testing.assert_allclose(_value(reg, w), sk.value(w), rtol=1e-12)
         for step in STEPS:
             out = _ours(reg, V, step)
-            if a - 1 > step:  # convex: one minimizer, which skglm's candidates include
+            if convex(step):  # one minimizer, skglm's formula
                 expected = np.array([sk.prox_1d(v, step, 0) for v in V])
                 np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)
             _is_global_min(reg, V[::8], step, out[::8])
@@ -124,7 +120,7 @@ def test_bad_arguments_are_named():
         SCAD(1.0, a=2.0)
     with pytest.raises(ValueError, match="q: expected 1/2 or 2/3"):
         Lq(1.0, q=0.3)
-    with pytest.raises(ValueError, match="MCP: Keras has no equivalent"):
+    with pytest.raises(ValueError, match="MCP has no Keras equivalent"):
         MCP(1.0).to_keras()
 
 

@@ -170,15 +170,11 @@ def check_launch(args: list[str], *, config_name: str = "train") -> int:
       LaunchError: the first bad job, naming its overrides in a grid, and the key.
     """
     from hydra import version
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
-    from hydra.core.config_search_path import SearchPathQuery
+    from hydra._internal.utils import get_args_parser
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from hydra.types import RunMode
-    from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     parsed = get_args_parser().parse_args(args)
@@ -189,44 +185,60 @@ def check_launch(args: list[str], *, config_name: str = "train") -> int:
     overrides = list(parsed.overrides)
     GlobalHydra.instance().clear()
     try:
-        # As hydra.main finds them for research.cli.train's task function.
-        search_path = create_automatic_config_search_path(
-            None, "research.cli.train", parsed.config_path or CONFIG_PATH
-        )
-        if parsed.config_dir is not None:
-            extra = os.path.abspath(parsed.config_dir)
-            if not os.path.isdir(extra):
-                raise LaunchError(f"--config-dir: {extra} is not a directory")
-            # Where Hydra puts it: after the shipped configs, before the schemas (last).
-            search_path.prepend(
-                provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery("schema")
-            )
-        hydra = Hydra.create_main_hydra2(task_name="train", config_search_path=search_path)
-        multirun = parsed.multirun or hydra.get_mode(name, overrides) == RunMode.MULTIRUN
-        if not multirun:
-            cfg = hydra.compose_config(name, overrides, run_mode=RunMode.RUN)
-            _check_job(cfg, None)
-            return 1
-        cfg = hydra.compose_config(name, overrides, run_mode=RunMode.MULTIRUN)
-        if OmegaConf.select(cfg, "hydra.sweeper._target_") != _BASIC_SWEEPER:
-            return 0
-        parser = OverridesParser.create(config_loader=hydra.config_loader)
-        jobs = 0
-        for job in _grid(cfg, parser):
-            try:
-                job_cfg = hydra.config_loader.load_sweep_config(cfg, job)
-            except (HydraException, OmegaConfBaseException) as err:
-                raise LaunchError(f"job {' '.join(job)}: {_one_line(err)}") from err
-            with open_dict(job_cfg):  # as the launchers number the jobs
-                job_cfg.hydra.job.id = job_cfg.hydra.job.num = jobs
-            _check_job(job_cfg, job)
-            jobs += 1
-        return jobs
+        hydra = _main_hydra(parsed.config_path, parsed.config_dir)
+        if parsed.multirun or hydra.get_mode(name, overrides) == RunMode.MULTIRUN:
+            return _check_grid(hydra, hydra.compose_config(name, overrides, RunMode.MULTIRUN))
+        _check_job(hydra.compose_config(name, overrides, run_mode=RunMode.RUN), None)
+        return 1
     except (HydraException, OmegaConfBaseException) as err:
         raise LaunchError(_one_line(err)) from err
     finally:
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None
+
+
+def _main_hydra(config_path: str | None, config_dir: str | None) -> Any:
+    """Hydra with the search path ``hydra.main`` builds for research.cli.train's task
+    function: ``config_path`` (default: the shipped configs), then ``--config-dir``."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+
+    search_path = create_automatic_config_search_path(
+        None, "research.cli.train", config_path or CONFIG_PATH
+    )
+    if config_dir is not None:
+        extra = os.path.abspath(config_dir)
+        if not os.path.isdir(extra):
+            raise LaunchError(f"--config-dir: {extra} is not a directory")
+        # Where Hydra puts it: after the shipped configs, before the schemas (last).
+        search_path.prepend(
+            provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery("schema")
+        )
+    return Hydra.create_main_hydra2(task_name="train", config_search_path=search_path)
+
+
+def _check_grid(hydra: Any, cfg: Any) -> int:
+    """Composes and checks every job of the multirun ``cfg`` (basic sweeper only)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    if OmegaConf.select(cfg, "hydra.sweeper._target_") != _BASIC_SWEEPER:
+        return 0
+    parser = OverridesParser.create(config_loader=hydra.config_loader)
+    jobs = 0
+    for job in _grid(cfg, parser):
+        try:
+            job_cfg = hydra.config_loader.load_sweep_config(cfg, job)
+        except (HydraException, OmegaConfBaseException) as err:
+            raise LaunchError(f"job {' '.join(job)}: {_one_line(err)}") from err
+        with open_dict(job_cfg):  # as the launchers number the jobs
+            job_cfg.hydra.job.id = job_cfg.hydra.job.num = jobs
+        _check_job(job_cfg, job)
+        jobs += 1
+    return jobs
 
 
 def _grid(cfg: Any, parser: Any) -> Iterator[list[str]]:

@@ -167,7 +167,7 @@ class Regularizer:
 
     # pytree protocol: strengths are children; mask and static options are aux data.
     def _static(self) -> tuple[Any, ...]:
-        return (ByIdentity(self.mask),)
+        return (ByIdentity(self.mask), *(getattr(self, k) for k in self.options))
 
     def _tree_flatten(self):
         return tuple(getattr(self, f) for f in self._fields), self._static()
@@ -187,6 +187,8 @@ class Regularizer:
 
     def _set_static(self, aux: tuple[Any, ...]) -> None:
         self.mask = aux[0].value
+        for key, value in zip(self.options, aux[1:], strict=True):
+            object.__setattr__(self, key, value)
 
     # per-leaf math, implemented by subclasses
     @classmethod
@@ -280,7 +282,8 @@ class Regularizer:
         return type(self)(**kwargs)
 
     def _init_extras(self) -> dict[str, Any]:
-        return {}
+        """The static options, as keyword arguments of ``__init__`` (``replace``, ``repr``)."""
+        return {k: getattr(self, k) for k in self.options}
 
     def get_config(self) -> dict[str, float]:
         """The strengths as Python floats, in Keras's ``get_config()`` format."""
@@ -297,7 +300,10 @@ class Regularizer:
 
         The mask is not carried over: Keras attaches a regularizer per layer.
         """
-        raise ValueError(f"{type(self).__name__} has no Keras equivalent")
+        raise ValueError(
+            f"{type(self).__name__} has no Keras equivalent (keras.regularizers offers L1, L2, "
+            "L1L2 and OrthogonalRegularizer)"
+        )
 
     def __repr__(self) -> str:
         parts = [f"{f}={getattr(self, f)!r}" for f in self._fields]

@@ -37,30 +37,7 @@ def _check_option(name: str, value: Any, low: float, rule: str) -> float:
     return number
 
 
-class _Separable(Regularizer):
-    """A penalty that is a sum over entries, with static options after its strength."""
-
-    keras_name = None
-
-    def _static(self) -> tuple[Any, ...]:
-        return (*super()._static(), *(getattr(self, k) for k in self.options))
-
-    def _set_static(self, aux: tuple[Any, ...]) -> None:
-        super()._set_static(aux)
-        for key, value in zip(self.options, aux[1:], strict=True):
-            object.__setattr__(self, key, value)
-
-    def _init_extras(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.options}
-
-    def to_keras(self) -> Any:
-        raise ValueError(
-            f"{type(self).__name__}: Keras has no equivalent regularizer (keras.regularizers "
-            "offers L1, L2, L1L2 and OrthogonalRegularizer)"
-        )
-
-
-class MCP(_Separable):
+class MCP(Regularizer):
     """The minimax concave penalty (Zhang, 2010), per entry:
     ``strength * |w| - w**2 / (2 * gamma)`` where ``|w| <= gamma * strength``, else
     ``gamma * strength**2 / 2`` (skglm's ``MCPenalty(alpha=strength, gamma=gamma)``).
@@ -124,7 +101,7 @@ def _scad_value(a: jax.Array, lam: jax.Array, gamma: jax.Array) -> jax.Array:
     return jnp.where(a <= lam, lam * a, jnp.where(a <= gamma * lam, middle, outer))
 
 
-class SCAD(_Separable):
+class SCAD(Regularizer):
     """Fan and Li's (2001) smoothly clipped absolute deviation, per entry:
     ``strength * |w|`` up to ``strength``, then
     ``(2 a strength |w| - w**2 - strength**2) / (2 (a - 1))`` up to ``a * strength``, then
@@ -211,7 +188,7 @@ def _prox_two_thirds(v: jax.Array, u: jax.Array) -> jax.Array:
     return jnp.where(a < 2 * (2 / 3 * u) ** 0.75, 0, value)
 
 
-class Lq(_Separable):
+class Lq(Regularizer):
     """``strength * sum(|w|**q)`` for ``q = 1/2`` or ``q = 2/3`` (skglm's ``L0_5`` and
     ``L2_3``), the two powers below 1 whose proximal maps have closed forms.
 
@@ -259,7 +236,7 @@ class Lq(_Separable):
         return _prox_half(w, u) if self.q == 0.5 else _prox_two_thirds(w, u)
 
 
-class LogSum(_Separable):
+class LogSum(Regularizer):
     """``strength * sum(log(1 + |w| / eps))`` (Candes, Wakin and Boyd, 2008; skglm's
     ``LogSumPenalty(alpha=strength, eps=eps)``).
 
@@ -302,7 +279,7 @@ class LogSum(_Separable):
         return jnp.where((disc >= 0) & (root > 0) & (gain < 0), jnp.sign(w) * root, 0)
 
 
-class L0(_Separable):
+class L0(Regularizer):
     """``strength * count(w != 0)``: the number of non-zero weights.
 
     Gradient: 0 (the count is flat almost everywhere). Proximal map of

@@ -12,7 +12,6 @@ import jax.numpy as jnp
 
 from research.compat import import_keras
 from research.regularizers._base import (
-    ByIdentity,
     Mask,
     Regularizer,
     abs_sign_grad,
@@ -65,15 +64,6 @@ class Orthogonal(Regularizer):
             raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
         self.mode = mode
         self.mask = mask
-
-    def _static(self):
-        return (ByIdentity(self.mask), self.mode)
-
-    def _set_static(self, aux):
-        self.mask, self.mode = aux[0].value, aux[1]
-
-    def _init_extras(self) -> dict[str, Any]:
-        return {"mode": self.mode}
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mode": self.mode}

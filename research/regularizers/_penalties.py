@@ -15,7 +15,6 @@ import jax.numpy as jnp
 from research.compat import import_keras
 from research.regularizers._base import (
     KERAS_DEFAULT,
-    ByIdentity,
     Mask,
     Regularizer,
     cast,
@@ -209,15 +208,6 @@ class GroupLasso(Regularizer):
         self.axis = tuple(axis)
         self.mask = mask
 
-    def _static(self):
-        return (ByIdentity(self.mask), self.axis)
-
-    def _set_static(self, aux):
-        self.mask, self.axis = aux[0].value, aux[1]
-
-    def _init_extras(self):
-        return {"axis": self.axis}
-
     def _groups(self, w: jax.Array) -> tuple[tuple[int, ...], float]:
         if w.ndim == 0 or any(not -w.ndim <= a < w.ndim for a in self.axis):
             raise ValueError(
@@ -282,15 +272,6 @@ class SparseGroupLasso(Regularizer):
         self.group = check_scalar("group", group)
         self.axis = GroupLasso(0.0, axis).axis
         self.mask = mask
-
-    def _static(self) -> tuple[Any, ...]:
-        return (ByIdentity(self.mask), self.axis)
-
-    def _set_static(self, aux: tuple[Any, ...]) -> None:
-        self.mask, self.axis = aux[0].value, aux[1]
-
-    def _init_extras(self) -> dict[str, Any]:
-        return {"axis": self.axis}
 
     def _groups(self) -> GroupLasso:
         return GroupLasso(self.group, self.axis)
