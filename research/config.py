@@ -26,7 +26,7 @@ import numpy as np
 
 from research import data, losses, methods, models
 from research.checks import check_nonnegative
-from research.regularizers import REGULARIZERS
+from research.regularizers import BOX_KEYS, REGULARIZERS, from_config
 
 __all__ = ["RunSpec", "TrainConfig", "loader_defaults", "regularizer_keys", "resolve"]
 
@@ -150,7 +150,7 @@ def loader_defaults(name: str) -> dict[str, Any]:
 def regularizer_keys() -> set[str]:
     """The strength and option keys of every regularizer: one schema fits them all, so that
     a grid may sweep ``regularizer=l1,l2`` together with ``regularizer.l1=...``."""
-    keys = set()
+    keys = set(BOX_KEYS)
     for cls in REGULARIZERS.values():
         keys |= {*cls.strength_keys(), *cls.options}
     return keys
@@ -214,6 +214,7 @@ def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict
     config = dict(config)
     name = config.pop("name", "none")
     layers = config.pop("layers", None)
+    box = {k: v for k in BOX_KEYS if (v := config.pop(k, None)) is not None}
     if name != "none" and name not in REGULARIZERS:
         raise ValueError(
             f"regularizer.name: expected none or one of {sorted(REGULARIZERS)}, got {name!r}"
@@ -252,20 +253,51 @@ def _strengths(config: dict[str, Any]) -> tuple[str, dict[str, np.ndarray], dict
     options = {f: config[f] for f in option_keys if config.get(f) is not None}
     if isinstance(options.get("axis"), list):
         options["axis"] = tuple(options["axis"])
+    options.update(_box(name, cls, box))
     return name, strengths, options, tuple(layers) if layers is not None else None
+
+
+def _box(name: str, cls: Any, box: dict[str, Any]) -> dict[str, float]:
+    """``regularizer.lower`` / ``upper`` as floats (``-inf`` / ``inf`` allowed)."""
+    for key, value in box.items():
+        if cls is None or not cls.separable:
+            raise ValueError(
+                f"regularizer.{key}: box limits need a separable penalty "
+                f"({', '.join(n for n, c in REGULARIZERS.items() if c.separable)}); "
+                f"{name} is not one"
+                + (" (for limits alone use regularizer=l1 regularizer.l1=0)" if cls is None else "")
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValueError(
+                f"regularizer.{key}: expected one number (-inf / inf allowed), got {value!r}"
+            )
+    if box.get("lower", -np.inf) > box.get("upper", np.inf):
+        raise ValueError(
+            f"regularizer.lower: expected lower <= upper, got lower={box['lower']!r} > "
+            f"upper={box['upper']!r}"
+        )
+    return {k: float(v) for k, v in box.items()}
 
 
 def _check_options(name: str, strengths: dict[str, np.ndarray], options: dict[str, Any]) -> None:
     """Builds the regularizer once, so that a bad option (``gamma <= 0``, an unsupported
     ``q``) is an error naming ``regularizer.<key>`` before anything is loaded."""
-    cls = REGULARIZERS.get(name)
-    if cls is None:
+    if name not in REGULARIZERS:
         return
-    build: Any = cls
     try:
-        build(**{k: float(v[0]) for k, v in strengths.items()}, **options)
+        from_config(name, **{k: float(v[0]) for k, v in strengths.items()}, **options)
     except (TypeError, ValueError) as err:
         raise ValueError(f"regularizer.{err}") from err
+
+
+def _check_box(method: str, options: dict[str, Any]) -> None:
+    """Box limits are kept by a proximal step: refused by the other methods."""
+    key = next((k for k in BOX_KEYS if k in options), None)
+    if key is not None and method not in methods.PROXIMAL_METHODS:
+        raise ValueError(
+            f"regularizer.{key}: box limits are kept by the penalty's proximal step, which "
+            f"method={method} does not take; use method=" + ", ".join(methods.PROXIMAL_METHODS)
+        )
 
 
 def _keras_keys(resolved: dict[str, Any]) -> None:
@@ -342,6 +374,7 @@ def resolve(config: Any) -> RunSpec:
     check_nonnegative("optimizer.learning_rate", learning_rate)
     opt_options = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rate")}
     methods.check_method(resolved["method"], optimizer["name"], opt_options, REGULARIZERS.get(name))
+    _check_box(resolved["method"], options)
     methods.check_exact(
         resolved["method"], resolved["model"]["name"], resolved["loss"], name or "none", layers
     )

@@ -51,6 +51,14 @@ def test_each_new_penalty_resolves_with_its_options_and_vmapped_strengths(name):
         (("regularizer=sparse_group_lasso", "regularizer.l1=0.1", "method=preconditioned",
           "optimizer=adam"),
          "needs a separable penalty; SparseGroupLasso"),
+        (("regularizer=mcp", "regularizer.lower=1", "regularizer.upper=0"),
+         r"regularizer.lower: expected lower <= upper, got lower=1 > upper=0"),
+        (("regularizer=group_lasso", "regularizer.upper=1"),
+         "regularizer.upper: box limits need a separable penalty .*group_lasso is not"),
+        (("regularizer=l1", "regularizer.l1=0.1", "regularizer.lower=0", "method=subgradient"),
+         "regularizer.lower: box limits are kept by the penalty's proximal step"),
+        (("regularizer=l1", "regularizer.l1=0.1", "regularizer.lower=[0,1]"),
+         "regularizer.lower: expected one number"),
     ],
 )  # fmt: skip
 def test_bad_options_are_rejected_by_key_before_anything_compiles(override, message):
@@ -70,3 +78,26 @@ def test_proximal_training_reaches_exact_zeros_only_with_a_penalty(name):
     assert np.all(zeros[:, 0] == 0)  # strength 0: plain gradient descent
     assert np.all(zeros[:, 1] > 0)  # the prox sets coefficients to exactly zero
     assert np.all(np.isfinite(results.metrics["test_loss"]))
+
+
+@pytest.mark.parametrize("name", ["l1", "elastic_net", "mcp", "scad", "lq", "log_sum", "l0"])
+def test_every_separable_penalty_takes_box_limits(name):
+    extra = NEW.get(name, ("regularizer.l1=[0.0,0.3]", "regularizer.l2=0.1"))
+    box = ("regularizer.lower=0", "regularizer.upper=inf")
+    base = ["experiment=lasso_path", "method=proximal", f"regularizer={name}"]
+    cfg = compose([*base, "regularizer.l1=null", *extra, *box])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    spec = resolve({k: v for k, v in plain.items() if k in keys})
+    assert spec.regularizer_options["lower"] == 0.0
+    assert spec.regularizer_options["upper"] == float("inf")
+
+
+@pytest.mark.slow
+def test_box_limits_keep_every_trained_kernel_in_the_box():
+    results = train_and_evaluate(_config("mcp", "regularizer.lower=0", "regularizer.upper=1.5"))
+    kernel = results.params["layers/0/kernel"]  # (seeds, strengths, p, 1)
+    assert kernel.min() == 0.0 and kernel.max() <= 1.5
+    assert np.all((kernel == 0).reshape(2, 2, -1).sum(-1)[:, 1] > 0)
+    plain = train_and_evaluate(_config("mcp")).params["layers/0/kernel"]
+    assert plain.min() < -0.1 or plain.max() > 1.6  # the limits are active on this problem

@@ -19,7 +19,7 @@ from flax import nnx
 from research import layers, losses, methods, models, port
 from research.engine.moments import moment_loss
 from research.engine.spec import ProgramSpec
-from research.regularizers import REGULARIZERS, Regularizer
+from research.regularizers import REGULARIZERS, Regularizer, from_config
 
 __all__ = [
     "init_state",
@@ -92,11 +92,10 @@ def layer_mask(layers: tuple[int, ...] | None) -> Callable | None:
 
 def regularizer(spec: ProgramSpec, strength: dict[str, jax.Array]) -> Regularizer | None:
     """The penalty at one strength setting (None without one)."""
-    cls = REGULARIZERS.get(spec.regularizer)
-    if cls is None:
+    if spec.regularizer not in REGULARIZERS:
         return None
-    build: Callable[..., Regularizer] = cls  # the subclasses' __init__ take mask=
-    return build(**strength, **dict(spec.regularizer_options), mask=layer_mask(spec.layers))
+    options = dict(spec.regularizer_options)
+    return from_config(spec.regularizer, **strength, **options, mask=layer_mask(spec.layers))
 
 
 def transform(

@@ -69,7 +69,7 @@ def fista(
         need_params("fista", params)
         lr = learning_rate_at(learning_rate, state.count)
         x = jax.tree.map(lambda y, g: jnp.asarray(y - lr * g, y.dtype), params, updates)
-        x = reg.map_selected(lambda v, u: reg.leaf_prox(v, lr), x, x)
+        x = reg.map_leaves(lambda r, v, _: r.leaf_prox(v, lr), x, x)
         t_next = (1 + jnp.sqrt(1 + 4 * state.t**2)) / 2
         beta = (state.t - 1) / t_next
         y_next = jax.tree.map(

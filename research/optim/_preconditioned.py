@@ -66,11 +66,11 @@ def _preconditioned_proximal(
         steps = jax.tree.map(lambda d: lr * d, inv_denominator)
         plain = jax.tree.map(lambda n, s: -(n * s), numerator, steps)
 
-        def leaf(w, u, s):
+        def leaf(r, w, u, s):
             v = jnp.asarray(w + u, dtype=w.dtype)
-            return reg.leaf_prox(v, s) - w
+            return r.leaf_prox(v, s) - w
 
-        new_updates = reg.map_selected(leaf, params, plain, steps)
+        new_updates = reg.map_leaves(leaf, params, plain, steps)
         new_state = PreconditionedProximalState(
             count=optax.safe_increment(state.count), inner=inner_state
         )

@@ -50,6 +50,12 @@ def add_regularization(reg: Regularizer, mask: Mask = None) -> optax.GradientTra
       params = optax.apply_updates(params, updates)   # Keras SGD on loss + L2(0.3)
     """
     reg = with_mask(reg, mask)
+    if reg.needs_prox:
+        raise ValueError(
+            f"reg: {type(reg).__name__}'s box limits are kept by a proximal step, which "
+            "add_regularization (a gradient) does not take; use proximal(...) or another "
+            "proximal transform"
+        )
 
     def init_fn(params):
         del params
@@ -57,8 +63,8 @@ def add_regularization(reg: Regularizer, mask: Mask = None) -> optax.GradientTra
 
     def update_fn(updates, state, params=None):
         need_params("add_regularization", params)
-        updates = reg.map_selected(
-            lambda w, u: u + reg.leaf_grad(w).astype(u.dtype), params, updates
+        updates = reg.map_leaves(
+            lambda r, w, u: u + r.leaf_grad(w).astype(u.dtype), params, updates
         )
         return updates, state
 
@@ -119,13 +125,13 @@ def proximal(
         need_params("proximal", params)
         step = learning_rate_at(learning_rate, state.count)
 
-        def leaf(w, u):
+        def leaf(r, w, u):
             # Same arithmetic as optax.apply_updates, so that w + result hits
             # exact zeros where the prox gives them.
             v = jnp.asarray(w + u, dtype=w.dtype)
-            return reg.leaf_prox(v, step) - w
+            return r.leaf_prox(v, step) - w
 
-        updates = reg.map_selected(leaf, params, updates)
+        updates = reg.map_leaves(leaf, params, updates)
         return updates, ProximalState(count=optax.safe_increment(state.count))
 
     return optax.GradientTransformation(init_fn, update_fn)

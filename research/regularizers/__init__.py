@@ -49,10 +49,12 @@ from research.regularizers._base import (
     select_leaves,
     sum_by_dot,
 )
+from research.regularizers._composite import Bounded, Weighted
 from research.regularizers._keras import from_keras
 from research.regularizers._nonconvex import L0, MCP, SCAD, LogSum, Lq
 from research.regularizers._orthogonal import Orthogonal
 from research.regularizers._penalties import (
+    BOX_KEYS,
     L1,
     L1L2,
     L2,
@@ -60,9 +62,11 @@ from research.regularizers._penalties import (
     ElasticNet,
     GroupLasso,
     SparseGroupLasso,
+    from_config,
 )
 
 __all__ = [
+    "BOX_KEYS",
     "L0",
     "L1",
     "L1L2",
@@ -70,6 +74,7 @@ __all__ = [
     "MCP",
     "REGULARIZERS",
     "SCAD",
+    "Bounded",
     "ElasticNet",
     "GroupLasso",
     "LogSum",
@@ -79,7 +84,9 @@ __all__ = [
     "PyTree",
     "Regularizer",
     "SparseGroupLasso",
+    "Weighted",
     "by_name",
+    "from_config",
     "from_keras",
     "kernel_mask",
     "select_leaves",

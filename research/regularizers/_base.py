@@ -154,6 +154,7 @@ class Regularizer:
     _fields: tuple[str, ...] = ()
     has_prox: bool = True  # False: no closed-form prox; use the subgradient method
     separable: bool = True  # a sum over entries: its prox takes a per-coordinate step
+    needs_prox: bool = False  # True: a constraint (box limits) that only a prox step keeps
     name: str = ""
     keras_name: str | None = None
     options: tuple[str, ...] = ()
@@ -197,8 +198,23 @@ class Regularizer:
         return cls._fields
 
     def leaf_value(self, w: jax.Array) -> jax.Array:
-        """The penalty of one selected leaf."""
-        raise NotImplementedError
+        """The penalty of one selected leaf (for a separable one, the sum of ``entry_values``)."""
+        return jnp.sum(self.entry_values(w))
+
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        """The penalty of each entry of one selected leaf (separable penalties only)."""
+        raise TypeError(f"{type(self).__name__} is not separable: it has no per-entry values")
+
+    def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
+        """Points among which every local minimizer of ``1/2 (w - v)**2 + step * R(w)`` lies,
+        entry by entry (separable penalties), the proximal map first.
+
+        A box-constrained prox (``Bounded``) picks the best of these clipped to the box
+        and the box's ends. The default, the proximal map alone, holds for the convex
+        penalties, whose 1-D problem has one local minimizer; the non-convex ones add
+        their other local minimizers (0, and one away from 0).
+        """
+        return [self.leaf_prox(v, step)]
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         """A subgradient of the penalty of one selected leaf (``sign(0) = 0``)."""
@@ -211,18 +227,18 @@ class Regularizer:
     # public API
     def __call__(self, params: PyTree) -> jax.Array:
         """The scalar penalty summed over the selected leaves of ``params``."""
-        leaves, flags, _ = self._flatten(params)
-        terms = [self.leaf_value(w) for w, f in zip(leaves, flags, strict=True) if f]
+        leaves, regs, _ = self._per_leaf(params)
+        terms = [r.leaf_value(w) for w, r in zip(leaves, regs, strict=True) if r is not None]
         if not terms:
             return jnp.zeros((), dtype=jnp.result_type(*leaves) if leaves else float)
         return sum(terms[1:], terms[0])
 
     def grad(self, params: PyTree) -> PyTree:
         """A subgradient of the penalty: zeros on unselected leaves, ``sign(0) = 0``."""
-        leaves, flags, treedef = self._flatten(params)
+        leaves, regs, treedef = self._per_leaf(params)
         out = [
-            self.leaf_grad(w) if f else jnp.zeros_like(w)
-            for w, f in zip(leaves, flags, strict=True)
+            r.leaf_grad(w) if r is not None else jnp.zeros_like(w)
+            for w, r in zip(leaves, regs, strict=True)
         ]
         return treedef.unflatten(out)
 
@@ -239,7 +255,7 @@ class Regularizer:
         Returns:
           ``argmin_w 1/2 ||w - v||^2 + step * R(w)`` leaf by leaf.
         """
-        leaves, flags, treedef = self._flatten(params)
+        leaves, regs, treedef = self._per_leaf(params)
         check_nonnegative("step", step, allow_tree=True)
         if jax.tree_util.treedef_is_leaf(jax.tree.structure(step)):
             steps = [step] * len(leaves)
@@ -251,27 +267,43 @@ class Regularizer:
                     "step: expected a scalar or a pytree with the structure of params"
                 ) from err
         out = [
-            self.leaf_prox(w, s) if f else w for w, s, f in zip(leaves, steps, flags, strict=True)
+            r.leaf_prox(w, s) if r is not None else w
+            for w, s, r in zip(leaves, steps, regs, strict=True)
         ]
         return treedef.unflatten(out)
 
-    def map_selected(self, fn: Callable[..., jax.Array], params: PyTree, *rest: PyTree) -> PyTree:
-        """Applies ``fn(param, *rest_leaves)`` to selected leaves; others take ``rest[0]``'s leaf.
+    def map_leaves(self, fn: Callable[..., jax.Array], params: PyTree, *rest: PyTree) -> PyTree:
+        """Applies ``fn(leaf_reg, param, *rest_leaves)`` to the selected leaves; the others
+        take ``rest[0]``'s leaf.
 
-        The building block of the optax transforms: unselected leaves pass
-        through untouched, so no work is spent on them.
+        ``leaf_reg`` is the penalty acting on that leaf: ``self``, or for ``Weighted`` and
+        ``Bounded`` with per-leaf factors or limits, one holding that leaf's. The building
+        block of the optax transforms: unselected leaves pass through untouched, so no
+        work is spent on them.
         """
-        leaves, flags, treedef = self._flatten(params)
+        leaves, regs, treedef = self._per_leaf(params)
         rest_leaves = [treedef.flatten_up_to(r) for r in rest]
         out = []
-        for i, (w, f) in enumerate(zip(leaves, flags, strict=True)):
-            others = [r[i] for r in rest_leaves]
-            out.append(fn(w, *others) if f else others[0])
+        for i, (w, r) in enumerate(zip(leaves, regs, strict=True)):
+            others = [x[i] for x in rest_leaves]
+            out.append(fn(r, w, *others) if r is not None else others[0])
         return treedef.unflatten(out)
 
-    def _flatten(self, params: PyTree):
+    def map_selected(self, fn: Callable[..., jax.Array], params: PyTree, *rest: PyTree) -> PyTree:
+        """``map_leaves`` for a ``fn(param, *rest_leaves)`` that does not take the penalty."""
+        return self.map_leaves(lambda _, w, *others: fn(w, *others), params, *rest)
+
+    def _per_leaf(self, params: PyTree) -> tuple[list[Any], list[Regularizer | None], Any]:
+        """The leaves of ``params``, the penalty acting on each (None: unselected), the treedef."""
         leaves, treedef = jax.tree_util.tree_flatten(params)
-        return leaves, select_leaves(self.mask, params, treedef), treedef
+        flags = select_leaves(self.mask, params, treedef)
+        return leaves, self.leaf_regularizers(params, flags), treedef
+
+    def leaf_regularizers(self, params: PyTree, flags: list[bool]) -> list[Regularizer | None]:
+        """The penalty acting on each leaf of ``params`` (None where ``flags`` is False):
+        ``self``; ``Weighted`` and ``Bounded`` give each leaf its own factors or limits."""
+        del params
+        return [self if f else None for f in flags]
 
     def replace(self, **changes: Any) -> Regularizer:
         """A copy with some strengths or the mask replaced (validated like ``__init__``)."""

@@ -74,10 +74,10 @@ class MCP(Regularizer):
         self.gamma = _check_option("gamma", gamma, 0.0, "a finite number > 0")
         self.mask = mask
 
-    def leaf_value(self, w: jax.Array) -> jax.Array:
+    def entry_values(self, w: jax.Array) -> jax.Array:
         lam, gamma, a = cast(self.strength, w), cast(self.gamma, w), jnp.abs(w)
         inside = lam * a - a**2 / (2 * gamma)
-        return jnp.sum(jnp.where(a <= gamma * lam, inside, gamma * lam**2 / 2))
+        return jnp.where(a <= gamma * lam, inside, gamma * lam**2 / 2)
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         lam, gamma, a = cast(self.strength, w), cast(self.gamma, w), jnp.abs(w)
@@ -92,6 +92,11 @@ class MCP(Regularizer):
         )
         hard = jnp.where(a > lam * jnp.sqrt(t * gamma), w, 0)
         return jnp.where(convex, firm, hard)
+
+    def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
+        # Not convex (gamma <= step): 0 and the minimizer past gamma * strength.
+        outer = jnp.sign(v) * jnp.maximum(jnp.abs(v), cast(self.gamma * self.strength, v))
+        return [self.leaf_prox(v, step), jnp.zeros_like(v), outer]
 
 
 def _scad_value(a: jax.Array, lam: jax.Array, gamma: jax.Array) -> jax.Array:
@@ -137,8 +142,8 @@ class SCAD(Regularizer):
         self.a = _check_option("a", a, 2.0, "a finite number > 2")
         self.mask = mask
 
-    def leaf_value(self, w: jax.Array) -> jax.Array:
-        return jnp.sum(_scad_value(jnp.abs(w), cast(self.strength, w), cast(self.a, w)))
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return _scad_value(jnp.abs(w), cast(self.strength, w), cast(self.a, w))
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         lam, gamma, a = cast(self.strength, w), cast(self.a, w), jnp.abs(w)
@@ -147,6 +152,16 @@ class SCAD(Regularizer):
         return jnp.sign(w) * slope
 
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        candidates, objective = self._pieces(w, step)
+        best = jnp.take_along_axis(candidates, jnp.argmin(objective, axis=0)[None], axis=0)[0]
+        return jnp.sign(w) * best
+
+    def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
+        candidates, _ = self._pieces(v, step)
+        return [self.leaf_prox(v, step), *(jnp.sign(v) * c for c in candidates)]
+
+    def _pieces(self, w: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
+        """The minimizers of the three pieces at ``|w|`` (stacked) and their objectives."""
         lam, gamma, t, v = cast(self.strength, w), cast(self.a, w), cast(step, w), jnp.abs(w)
         t = jnp.broadcast_to(t, w.shape)
         convex = gamma - 1 > t
@@ -160,32 +175,33 @@ class SCAD(Regularizer):
                 jnp.maximum(v, gamma * lam),
             ]
         )
-        objective = (candidates - v) ** 2 / 2 + t * _scad_value(candidates, lam, gamma)
-        best = jnp.take_along_axis(candidates, jnp.argmin(objective, axis=0)[None], axis=0)[0]
-        return jnp.sign(w) * best
+        return candidates, (candidates - v) ** 2 / 2 + t * _scad_value(candidates, lam, gamma)
 
 
 _Q = {0.5: "1/2", 2 / 3: "2/3"}
 
 
-def _prox_half(v: jax.Array, u: jax.Array) -> jax.Array:
-    """Prox of ``u * |w|**(1/2)`` (Xu et al., 2012): 0 below ``3/2 u**(2/3)``."""
+def _root_half(v: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """For ``u * |w|**(1/2)`` (Xu et al., 2012): the stationary point away from 0 (the
+    prox above the threshold; finite, but not a root, where none exists) and whether
+    ``|v|`` is below the threshold ``3/2 u**(2/3)``."""
     a = jnp.abs(v)
     safe = jnp.where(a > 0, a, 1)
     inner = jnp.clip(-(3.0**1.5 / 4) * u * safe**-1.5, -1, 1)
     value = v * (2 / 3) * (1 + jnp.cos((2 / 3) * jnp.arccos(inner)))
-    return jnp.where(a < 1.5 * u ** (2 / 3), 0, value)
+    return value, a < 1.5 * u ** (2 / 3)
 
 
-def _prox_two_thirds(v: jax.Array, u: jax.Array) -> jax.Array:
-    """Prox of ``u * |w|**(2/3)`` (Cao et al., 2013): 0 below ``2 (2/3 u)**(3/4)``."""
+def _root_two_thirds(v: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """For ``u * |w|**(2/3)`` (Cao et al., 2013), as ``_root_half``; the threshold is
+    ``2 (2/3 u)**(3/4)``."""
     a = jnp.abs(v)
     root = jnp.sqrt(jnp.maximum(a**4 / 256 - 8 * u**3 / 729, 0))
     z = jnp.cbrt(a**2 / 16 + root) + jnp.cbrt(a**2 / 16 - root)
     z = jnp.where(z > 0, z, 1)
     inner = jnp.maximum(2 * a / jnp.sqrt(2 * z) - 2 * z, 0)
     value = jnp.sign(v) / 8 * (jnp.sqrt(2 * z) + jnp.sqrt(inner)) ** 3
-    return jnp.where(a < 2 * (2 / 3 * u) ** 0.75, 0, value)
+    return value, a < 2 * (2 / 3 * u) ** 0.75
 
 
 class Lq(Regularizer):
@@ -223,8 +239,8 @@ class Lq(Regularizer):
         self.q = supported[0]
         self.mask = mask
 
-    def leaf_value(self, w: jax.Array) -> jax.Array:
-        return cast(self.strength, w) * jnp.sum(jnp.abs(w) ** cast(self.q, w))
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * jnp.abs(w) ** cast(self.q, w)
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         a = jnp.abs(w)
@@ -232,8 +248,16 @@ class Lq(Regularizer):
         return jnp.where(a > 0, cast(self.strength, w) * slope * jnp.sign(w), 0)
 
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
-        u = cast(step, w) * cast(self.strength, w)
-        return _prox_half(w, u) if self.q == 0.5 else _prox_two_thirds(w, u)
+        value, below = self._root(w, step)
+        return jnp.where(below, 0, value)
+
+    def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
+        value, below = self._root(v, step)
+        return [jnp.where(below, 0, value), jnp.zeros_like(v), value]
+
+    def _root(self, v: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
+        u = cast(step, v) * cast(self.strength, v)
+        return _root_half(v, u) if self.q == 0.5 else _root_two_thirds(v, u)
 
 
 class LogSum(Regularizer):
@@ -265,18 +289,27 @@ class LogSum(Regularizer):
         self.eps = _check_option("eps", eps, 0.0, "a finite number > 0")
         self.mask = mask
 
-    def leaf_value(self, w: jax.Array) -> jax.Array:
-        return cast(self.strength, w) * jnp.sum(jnp.log1p(jnp.abs(w) / cast(self.eps, w)))
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * jnp.log1p(jnp.abs(w) / cast(self.eps, w))
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         return cast(self.strength, w) * jnp.sign(w) / (cast(self.eps, w) + jnp.abs(w))
 
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
+        root, better = self._root(w, step)
+        return jnp.where(better, root, 0)
+
+    def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
+        root, better = self._root(v, step)
+        return [jnp.where(better, root, 0), jnp.zeros_like(v), root]
+
+    def _root(self, w: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
+        """The local minimizer away from 0 (``sign(w) * max(r, 0)``) and where it beats 0."""
         u, eps, v = cast(step, w) * cast(self.strength, w), cast(self.eps, w), jnp.abs(w)
         disc = (v + eps) ** 2 / 4 - u
         root = (v - eps) / 2 + jnp.sqrt(jnp.maximum(disc, 0))
         gain = (root - v) ** 2 / 2 + u * jnp.log1p(jnp.maximum(root, 0) / eps) - v**2 / 2
-        return jnp.where((disc >= 0) & (root > 0) & (gain < 0), jnp.sign(w) * root, 0)
+        return jnp.sign(w) * jnp.maximum(root, 0), (disc >= 0) & (root > 0) & (gain < 0)
 
 
 class L0(Regularizer):
@@ -303,8 +336,8 @@ class L0(Regularizer):
         self.strength = check_scalar("strength", strength)
         self.mask = mask
 
-    def leaf_value(self, w: jax.Array) -> jax.Array:
-        return cast(self.strength, w) * jnp.sum(w != 0).astype(w.dtype)
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return cast(self.strength, w) * (w != 0).astype(w.dtype)
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         return jnp.zeros_like(w)
@@ -312,3 +345,6 @@ class L0(Regularizer):
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
         threshold = jnp.sqrt(2 * cast(step, w) * cast(self.strength, w))
         return jnp.where(jnp.abs(w) > threshold, w, 0)
+
+    def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
+        return [self.leaf_prox(v, step), jnp.zeros_like(v), v]

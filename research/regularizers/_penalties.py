@@ -17,11 +17,13 @@ from research.regularizers._base import (
     KERAS_DEFAULT,
     Mask,
     Regularizer,
+    abs_sign_grad,
     cast,
     check_scalar,
     soft_threshold,
     total_abs,
 )
+from research.regularizers._composite import Bounded
 from research.regularizers._nonconvex import L0, MCP, SCAD, LogSum, Lq
 from research.regularizers._orthogonal import Orthogonal
 
@@ -56,6 +58,9 @@ class L1(Regularizer):
 
     def leaf_value(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * total_abs(w)
+
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return cast(self.l1, w) * abs_sign_grad(w)
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * jnp.sign(w)
@@ -93,8 +98,8 @@ class L2(Regularizer):
         self.l2 = check_scalar("l2", l2)
         self.mask = mask
 
-    def leaf_value(self, w: jax.Array) -> jax.Array:
-        return cast(self.l2, w) * jnp.sum(jnp.square(w))
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return cast(self.l2, w) * jnp.square(w)
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         return 2 * cast(self.l2, w) * w
@@ -140,6 +145,9 @@ class ElasticNet(Regularizer):
 
     def leaf_value(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * total_abs(w) + cast(self.l2, w) * jnp.sum(jnp.square(w))
+
+    def entry_values(self, w: jax.Array) -> jax.Array:
+        return cast(self.l1, w) * abs_sign_grad(w) + cast(self.l2, w) * jnp.square(w)
 
     def leaf_grad(self, w: jax.Array) -> jax.Array:
         return cast(self.l1, w) * jnp.sign(w) + 2 * cast(self.l2, w) * w
@@ -300,3 +308,32 @@ REGULARIZERS: dict[str, type[Regularizer]] = {
     )
 }
 """The regularizers by config name (``regularizer=<name>``); the one list of them."""
+
+
+BOX_KEYS = ("lower", "upper")
+"""The box-limit keys every separable penalty takes in a config (``regularizer.lower``)."""
+
+
+def from_config(
+    name: str, *, lower: Any = None, upper: Any = None, mask: Mask = None, **kwargs: Any
+) -> Regularizer:
+    """The penalty ``REGULARIZERS[name](**kwargs, mask=mask)``, in ``Bounded`` when a limit
+    is given: how a config's ``regularizer`` group (strengths, options, ``lower``,
+    ``upper``) becomes a penalty.
+
+    Example::
+
+      >>> from_config("mcp", strength=0.1, gamma=2.0, lower=0.0)
+      Bounded(MCP(strength=0.1, gamma=2.0), lower=0.0, upper=None)
+    """
+    if name not in REGULARIZERS:
+        raise ValueError(f"name: expected one of {sorted(REGULARIZERS)}, got {name!r}")
+    build: Any = REGULARIZERS[name]  # the subclasses' __init__ take their own keys
+    reg = build(**kwargs, mask=mask)
+    if lower is None and upper is None:
+        return reg
+    if not reg.separable:
+        raise ValueError(
+            f"lower: box limits need a separable penalty (a sum over entries); {name} is not"
+        )
+    return Bounded(reg, lower=lower, upper=upper)
