@@ -152,30 +152,54 @@ class SCAD(Regularizer):
         return jnp.sign(w) * slope
 
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
-        candidates, objective = self._pieces(w, step)
-        best = jnp.take_along_axis(candidates, jnp.argmin(objective, axis=0)[None], axis=0)[0]
+        t = cast(step, w)
+        convex = cast(self.a, w) - 1 > t
+        if jnp.ndim(t) != 0:  # a per-coordinate step
+            return jnp.where(convex, self._firm(w, t), self._best_piece(w, t))
+        if not is_traced(t):  # a concrete step: one branch, fused with the update around it
+            return self._firm(w, t) if bool(convex) else self._best_piece(w, t)
+        return jax.lax.cond(convex, self._firm, self._best_piece, w, t)
+
+    def _firm(self, w: jax.Array, t: jax.Array) -> jax.Array:
+        """The prox where the 1-D problem is convex (``a > 1 + step``): its one stationary
+        point, soft thresholding up to ``(1 + step) strength``, then the middle piece's
+        point up to ``a strength``, then ``w``."""
+        lam, gamma, v = cast(self.strength, w), cast(self.a, w), jnp.abs(w)
+        soft = jnp.maximum(v - t * lam, 0)
+        middle = ((gamma - 1) * v - t * gamma * lam) / jnp.maximum(gamma - 1 - t, 1e-30)
+        inner = jnp.where(v <= (1 + t) * lam, soft, middle)
+        return jnp.where(v <= gamma * lam, jnp.sign(w) * inner, w)
+
+    def _best_piece(self, w: jax.Array, t: jax.Array) -> jax.Array:
+        """The best of the pieces' minimizers (any step), smaller ``|w|`` first at ties."""
+        lam, gamma, v = cast(self.strength, w), cast(self.a, w), jnp.abs(w)
+        best, best_objective = jnp.zeros_like(v), v**2 / 2
+        for c in self._pieces(w, t)[1:]:
+            objective = (c - v) ** 2 / 2 + t * _scad_value(c, lam, gamma)
+            better = objective < best_objective
+            best, best_objective = (
+                jnp.where(better, c, best),
+                jnp.where(better, objective, best_objective),
+            )
         return jnp.sign(w) * best
 
     def leaf_candidates(self, v: jax.Array, step: Any) -> list[jax.Array]:
-        candidates, _ = self._pieces(v, step)
-        return [self.leaf_prox(v, step), *(jnp.sign(v) * c for c in candidates)]
+        return [self.leaf_prox(v, step), *(jnp.sign(v) * c for c in self._pieces(v, step))]
 
-    def _pieces(self, w: jax.Array, step: Any) -> tuple[jax.Array, jax.Array]:
-        """The minimizers of the three pieces at ``|w|`` (stacked) and their objectives."""
+    def _pieces(self, w: jax.Array, step: Any) -> list[jax.Array]:
+        """At ``|w|``: 0 and the minimizers of the three pieces (the middle one's ends where it
+        is concave), in increasing order."""
         lam, gamma, t, v = cast(self.strength, w), cast(self.a, w), cast(step, w), jnp.abs(w)
-        t = jnp.broadcast_to(t, w.shape)
         convex = gamma - 1 > t
         stationary = ((gamma - 1) * v - t * (gamma * lam)) / jnp.where(convex, gamma - 1 - t, 1)
-        candidates = jnp.stack(
-            [
-                jnp.zeros_like(v),
-                jnp.clip(v - t * lam, 0, lam),
-                jnp.where(convex, jnp.clip(stationary, lam, gamma * lam), lam),
-                jnp.where(convex, jnp.clip(stationary, lam, gamma * lam), gamma * lam),
-                jnp.maximum(v, gamma * lam),
-            ]
-        )
-        return candidates, (candidates - v) ** 2 / 2 + t * _scad_value(candidates, lam, gamma)
+        middle = jnp.clip(stationary, lam, gamma * lam)
+        return [
+            jnp.zeros_like(v),
+            jnp.clip(v - t * lam, 0, lam),
+            jnp.where(convex, middle, lam),
+            jnp.where(convex, middle, gamma * lam),
+            jnp.maximum(v, gamma * lam),
+        ]
 
 
 _Q = {0.5: "1/2", 2 / 3: "2/3"}
