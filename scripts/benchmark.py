@@ -23,8 +23,10 @@ a shared machine only ever adds time). Cases:
    (``taskset -c 0``, one device) vs one device on all cores.
 2. ``sweep``: 32 strengths x 100 seeds in one vmapped program vs 32 runs;
    compilations of the training program.
-3. ``overhead``: a step of ``optax.sgd`` alone vs with ``proximal(L1)`` or
-   ``add_regularization(L1)`` on 10M parameters.
+3. ``overhead``: a step of ``optax.sgd`` alone vs with ``proximal(L1)``,
+   ``add_regularization(L1)``, ``proximal(MCP)``, ``proximal(SCAD)`` and
+   ``proximal(Weighted(L1))`` (factors per kernel, per input, per entry; and the same
+   per-entry soft thresholding written in plain JAX) on 10M parameters.
 4. ``lasso``: a Lasso path of 50 strengths on three shapes (n=1000, p=500;
    n=200, p=5000; n=20000, p=200), float64: ``research.lasso_path`` vs
    scikit-learn's ``lasso_path`` and celer's ``celer_path``, each at the loosest
@@ -261,7 +263,7 @@ def w_overhead(params_millions: float, steps: int) -> dict:
     import optax
 
     from research.optim import add_regularization, proximal
-    from research.regularizers import L1
+    from research.regularizers import L1, MCP, SCAD, Weighted
 
     n_layers = 10
     side = int((params_millions * 1e6 / n_layers) ** 0.5)
@@ -271,10 +273,42 @@ def w_overhead(params_millions: float, steps: int) -> dict:
         for i in range(n_layers)
     }
     grads = jax.tree.map(lambda p: 0.01 * p, params)
+
+    # Factors in [0, 2) for Weighted(L1): one per kernel, per input (a row), or per entry
+    # (one more read of the params' size).
+    def factors(shape):
+        return {
+            name: {"kernel": 2 * jax.random.uniform(jax.random.fold_in(key, 100 + i), shape)}
+            for i, name in enumerate(params)
+        }
+
+    per_entry = factors((side, side))
+
+    def bare_weighted(updates, params):  # the same per-entry soft thresholding, plain JAX
+        def leaf(u, w, f):
+            v = w + u
+            return jnp.sign(v) * jnp.maximum(jnp.abs(v) - 1e-7 * f["kernel"], 0) - w
+
+        return {
+            k: {"kernel": leaf(updates[k]["kernel"], params[k]["kernel"], per_entry[k])}
+            for k in params
+        }
+
+    def prox(reg):
+        return optax.chain(optax.sgd(1e-3), proximal(reg, 1e-3))
+
     txs = {
         "sgd": optax.sgd(1e-3),
-        "sgd + proximal(L1)": optax.chain(optax.sgd(1e-3), proximal(L1(1e-4), 1e-3)),
+        "sgd + proximal(L1)": prox(L1(1e-4)),
         "add_regularization(L1) + sgd": optax.chain(add_regularization(L1(1e-4)), optax.sgd(1e-3)),
+        "sgd + proximal(MCP)": prox(MCP(1e-4, gamma=3.0)),
+        "sgd + proximal(SCAD)": prox(SCAD(1e-4, a=3.7)),
+        "sgd + proximal(Weighted(L1)), a factor per kernel": prox(Weighted(L1(1e-4), 1.5)),
+        "sgd + proximal(Weighted(L1)), per input": prox(Weighted(L1(1e-4), factors((side, 1)))),
+        "sgd + proximal(Weighted(L1)), per entry": prox(Weighted(L1(1e-4), per_entry)),
+        "sgd + bare JAX per-entry soft thresholding": optax.chain(
+            optax.sgd(1e-3), optax.stateless(bare_weighted)
+        ),
     }
     out = {"parameters": n_layers * side * side}
     timings: dict[str, list[float]] = {name: [] for name in txs}
@@ -573,9 +607,10 @@ def case_overhead(args) -> dict:
     out = {"parameters": results[0]["parameters"]}
     for k in keys:
         out[k] = statistics.median(r[k] for r in results)
-    base = out["sgd ms"]
+    base, l1 = out["sgd ms"], out["sgd + proximal(L1) ms"]
     for k in keys:
         out[k.replace(" ms", " / sgd")] = out[k] / base
+        out[k.replace(" ms", " / proximal(L1)")] = out[k] / l1
     out["peak_mb"] = max(r["peak_mb"] for r in results)
     return out
 
@@ -736,12 +771,19 @@ def print_tables(results: dict) -> None:
         )
     if "overhead" in results:
         r = results["overhead"]
-        parts = ", ".join(
-            f"{k.removesuffix(' ms')} {v:.2f} ms ({r[k.replace(' ms', ' / sgd')]:.3f}x)"
-            for k, v in r.items()
-            if k.endswith(" ms")
-        )
-        console.print(f"3. Step time at {r['parameters'] / 1e6:.1f}M parameters: {parts}")
+        t = Table(title=f"3. Step time at {r['parameters'] / 1e6:.1f}M parameters (medians)")
+        for c in ("step", "ms", "/ sgd", "/ sgd + proximal(L1)"):
+            t.add_column(c, justify="left" if c == "step" else "right")
+        for k, v in r.items():
+            if k.endswith(" ms"):
+                name = k.removesuffix(" ms")
+                t.add_row(
+                    name,
+                    f"{v:.2f}",
+                    f"{r[name + ' / sgd']:.3f}x",
+                    f"{r[name + ' / proximal(L1)']:.3f}x",
+                )
+        console.print(t)
     if "lasso" in results:
         t = Table(
             title=f"4. Lasso path, {LASSO_ALPHAS} strengths, float64, relative duality gap "
