@@ -221,3 +221,38 @@ def test_non_negative_lasso_solution_matches_scikit_learn(x64):
     assert (sk.coef_ == 0).sum() >= 4 and (sk.coef_ > 0).sum() >= 3
     np.testing.assert_allclose(w, sk.coef_, atol=1e-6)
     np.testing.assert_array_equal(w == 0, sk.coef_ == 0)
+
+
+FLOAT32 = {
+    **NONCONVEX,
+    "scad-3.7": SCAD(0.9, a=3.7),
+    "weighted-mcp": Weighted(MCP(0.9, gamma=3.0), 0.7),
+    "bounded-scad": Bounded(SCAD(0.9, a=3.7), lower=-0.5, upper=4.0),
+    "bounded-l0": Bounded(L0(0.9), lower=0.5, upper=2.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32))
+def test_float32_maps_keep_their_dtype_and_are_near_minimizers(x64, name):
+    """In float32 the value, gradient and prox stay float32, and the prox's float64 objective
+    is within float32 rounding of the float64 prox's."""
+    reg = FLOAT32[name]
+    v64 = np.random.default_rng(3).uniform(-5, 5, 2000)
+    params32 = {"kernel": jnp.asarray(v64, jnp.float32)}
+    assert reg(params32).dtype == jnp.float32
+    assert reg.grad(params32)["kernel"].dtype == jnp.float32
+    for step in (0.3, 1.0, 3.0):
+        out32 = reg.prox(params32, step)["kernel"]
+        assert out32.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out32)))
+        out64 = _prox(reg, v64, step)
+        inner = reg.reg if isinstance(reg, Bounded) else reg
+
+        def objective(w, inner=inner, step=step):
+            values = np.asarray(inner.entry_values(jnp.asarray(w, jnp.float64)))
+            return 0.5 * (w - v64) ** 2 + step * values
+
+        w32 = np.asarray(out32, np.float64)
+        if isinstance(reg, Bounded):  # the float32 box ends round to themselves
+            assert np.all((w32 >= reg.lower) & (w32 <= reg.upper))
+        gap = objective(w32) - objective(out64)
+        assert np.all(gap <= 1e-5 * (1 + np.abs(objective(out64)))), (name, step, gap.max())
