@@ -1,6 +1,9 @@
-"""Shared test setup: quiet TensorFlow, one JAX CPU device per worker, a float64 switch."""
+"""Shared test setup: quiet TensorFlow, one JAX CPU device per worker, a float64 switch,
+real glmnet for the glmnet tests."""
 
 import os
+import subprocess
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bitwise-stable TF CPU kernels
@@ -30,3 +33,31 @@ def x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture(scope="session")
+def glmnet_r():
+    """R's glmnet, ready for ``tests/glmnet_r.py``; returns its versions ("R 4.2.2, glmnet 4.1.6").
+
+    Where ``library(glmnet)`` fails and the tests run as root, it runs
+    ``scripts/glmnet_local.sh install`` (apt-get) first. Where glmnet is still missing the
+    test fails: a parity test must not pass without its reference.
+    """
+    from glmnet_r import glmnet_loads
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "glmnet_local.sh"
+    ok, why = glmnet_loads()
+    install = ""
+    if not ok and os.geteuid() == 0:
+        done = subprocess.run(
+            ["bash", script, "install"], capture_output=True, text=True, timeout=1800
+        )
+        install = f"\n{script.name} install (exit {done.returncode}):\n{done.stdout}{done.stderr}"
+        ok, why = glmnet_loads()
+    if not ok:
+        pytest.fail(
+            f"R's glmnet is not available ({why}); as root run: "
+            f"bash scripts/glmnet_local.sh install{install}",
+            pytrace=False,
+        )
+    return why
