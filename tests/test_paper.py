@@ -34,6 +34,9 @@ KEYS = [
     "fig14_zero_fraction",
     "fig15_lasso_path",
     "fig16_loss_caveat",
+    "fig17_thresholding",
+    "fig18_nonconvex_bias",
+    "fig19_nonconvex_network",
 ]
 
 
@@ -131,6 +134,61 @@ def test_lasso_path_matches_the_exact_path_and_scikit_learn(built):
     np.testing.assert_allclose(d["exact_coefs"], d["sk_coefs"], atol=1e-6)  # float32 params
     np.testing.assert_array_equal(d["exact_coefs"] == 0, d["sk_coefs"] == 0)
     assert d["dense_coefs"].shape == (d["coefs"].shape[1], d["dense_alphas"].size)
+
+
+def test_thresholds_are_the_closed_forms_and_only_l1_shifts_large_weights(built):
+    root, _, _ = built
+    d = _data(root, "fig17_thresholding")
+    u = float(d["step"]) * float(d["strength"])
+    closed = {"l1": u, "mcp": u, "scad": u, "l0": np.sqrt(2 * u), "lq": 1.5 * u ** (2 / 3)}
+    for name, tau in closed.items():
+        assert abs(float(d[f"threshold/{name}"]) - tau) < 1e-9, name
+    v = d["v"]
+    for name in ("l1", "mcp", "scad", "l0", "lq", "log_sum"):
+        tau, out = float(d[f"threshold/{name}"]), d[f"prox/{name}"]
+        assert np.all(out[np.abs(v) < tau - 1e-9] == 0), name  # the dead zone
+        assert np.all(out[np.abs(v) > tau + 1e-9] != 0), name
+    assert v[-1] == 5.0
+    assert float(d["prox/l1"][-1]) == pytest.approx(5.0 - u)  # shifted by the strength
+    for name in ("mcp", "scad", "l0"):
+        assert float(d[f"prox/{name}"][-1]) == 5.0, name  # returned unchanged
+    for name in ("lq", "log_sum"):
+        assert 5.0 - u < float(d[f"prox/{name}"][-1]) < 5.0, name
+
+
+def test_nonconvex_penalties_recover_the_support_without_l1s_bias(built):
+    root, _, _ = built
+    d = _data(root, "fig18_nonconvex_bias")
+    best = {n: int(d[f"best/{n}"]) for n in ("l1", "mcp", "scad", "l0")}
+    at_best = {
+        n: {q: d[f"{q}/{n}"][:, k].mean() for q in ("rmse", "shrinkage", "precision", "recall")}
+        for n, k in best.items()
+    }
+    for n, scores in at_best.items():
+        assert scores["precision"] == scores["recall"] == 1.0, n  # the zero pattern, exactly
+    oracle = float(d["oracle_rmse"].mean())
+    for n in ("mcp", "l0"):  # least squares on the true support
+        assert at_best[n]["rmse"] == pytest.approx(oracle, abs=1e-4), n
+    for n in ("mcp", "scad", "l0"):
+        assert at_best[n]["rmse"] < 0.5 * at_best["l1"]["rmse"], n
+    lam = float(d["strengths"][best["l1"]])
+    assert 0.5 * lam < at_best["l1"]["shrinkage"] < 2 * lam  # L1 shrinks by about lambda
+    assert d["strengths"][0] == 0  # lambda = 0 is least squares whatever the penalty
+    for n in ("mcp", "scad", "l0"):
+        np.testing.assert_allclose(d[f"rmse/{n}"][:, 0], d["rmse/l1"][:, 0], rtol=1e-5)
+
+
+def test_strong_l1_and_mcp_disconnect_every_unit_of_the_blog_posts_network(built):
+    root, _, _ = built
+    d = _data(root, "fig19_nonconvex_network")
+    assert d["strengths"][0] == 0
+    for label in ("L1", "MCP", "L0"):  # lambda = 0: no penalty, the same runs for each
+        assert np.all(d[f"dead_units/{label}"][:, 0] == 0)
+        np.testing.assert_allclose(
+            d[f"total_error/{label}"][:, 0], d["total_error/L1"][:, 0], rtol=1e-5
+        )
+    for label in ("L1", "MCP"):
+        assert np.all(d[f"dead_units/{label}"][:, -1] == 30)  # all hidden units
 
 
 def test_digits_claims(built):

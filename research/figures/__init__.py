@@ -16,6 +16,7 @@ from research.figures.networks import (
     weight_strip,
     zero_fraction,
 )
+from research.figures.nonconvex import strength_curves, thresholding_maps
 from research.figures.penalties import constraint_contours, descent_path, penalty_and_gradient
 from research.figures.style import COLORS, save_figure, style
 
@@ -31,8 +32,10 @@ __all__ = [
     "optimizer_curves",
     "penalty_and_gradient",
     "save_figure",
+    "strength_curves",
     "strength_sweep",
     "style",
+    "thresholding_maps",
     "total_errors",
     "weight_animation",
     "weight_histograms",

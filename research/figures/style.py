@@ -25,6 +25,12 @@ COLORS = {
     "l2": "#0072B2",
     "elastic_net": "#009E73",
     "group_lasso": "#CC79A7",
+    # The non-convex penalties (Paul Tol's muted colours, distinct from the above).
+    "mcp": "#332288",
+    "scad": "#117733",
+    "l0": "#882255",
+    "lq": "#999933",
+    "log_sum": "#44AA99",
     "adjusted": "#E69F00",
     "sklearn": "#000000",
 }

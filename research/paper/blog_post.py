@@ -35,6 +35,7 @@ __all__ = [
     "fig09_total_error",
     "fig14_zero_fraction",
     "networks",
+    "sparsity_counts",
 ]
 
 NETWORKS = {  # label -> (regularizer, method) in sweep line_outliers
@@ -123,20 +124,22 @@ def fig06_line_fits(sweeps: Sweeps, out: Path) -> Figure:
     )
 
 
-def _sparsity_counts(job: Results) -> dict[str, np.ndarray]:
-    """Per seed: exact zeros, |w| < tol and disconnected units over all kernels."""
+def sparsity_counts(job: Results) -> dict[str, np.ndarray]:
+    """Per seed and strength ``(S, K)``: exact zeros, ``|w| < sparsity_tol`` and disconnected
+    units (``dead_neurons``: all incoming or all outgoing weights zero) over all kernels of
+    the blog post's network."""
     m = job.metrics
     kernels = range(NUM_KERNELS)
     # sum's type allows its start, 0, for no terms; there are NUM_KERNELS (> 1) terms.
     return {
         "exact_zeros": cast(
-            np.ndarray, sum(np.asarray(m[f"exact_zeros/layers/{i}/kernel"])[:, 0] for i in kernels)
+            np.ndarray, sum(np.asarray(m[f"exact_zeros/layers/{i}/kernel"]) for i in kernels)
         ),
         "near_zeros": cast(
-            np.ndarray, sum(np.asarray(m[f"near_zeros/layers/{i}/kernel"])[:, 0] for i in kernels)
+            np.ndarray, sum(np.asarray(m[f"near_zeros/layers/{i}/kernel"]) for i in kernels)
         ),
         "dead_neurons": cast(
-            np.ndarray, sum(np.asarray(m[f"dead_neurons/{i}"])[:, 0] for i in kernels[:-1])
+            np.ndarray, sum(np.asarray(m[f"dead_neurons/{i}"]) for i in kernels[:-1])
         ),
     }
 
@@ -149,7 +152,9 @@ def fig07_hinton(sweeps: Sweeps, out: Path) -> Figure:
         for label in ("L1 subgradient", "L1 proximal", "L2")
     }
     fig = figures.hinton_grid(rows, titles=KERNEL_TITLES)
-    counts = {label: _sparsity_counts(job) for label, job in nets.items()}
+    counts = {
+        label: {q: v[:, 0] for q, v in sparsity_counts(job).items()} for label, job in nets.items()
+    }
     save(
         out,
         "fig07_hinton",

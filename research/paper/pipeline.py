@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from research.io import write_json, write_text
-from research.paper import beyond, blog_post, keras_tutorial, pruning, stats_answer
+from research.paper import beyond, blog_post, keras_tutorial, nonconvex, pruning, stats_answer
 from research.paper.output import Figure
 from research.paper.reference import BLOG_POST
 from research.paper.sweeps import Sweeps, run_sweep
@@ -34,6 +34,8 @@ SWEEPS: dict[str, tuple[str, ...]] = {
     "digits_adam": _DIGITS_QUICK,
     "lasso_path": ("epochs=1500",),
     "loss_caveat": ("epochs=50",),
+    "nonconvex_bias": ("data.seed=0", "num_seeds=2", "epochs=300"),
+    "nonconvex_network": ("num_seeds=2",),
 }
 """The sweeps (``configs/sweep/<name>.yaml``) in the order they run -> overrides for --quick.
 
@@ -62,6 +64,9 @@ FIGURES: tuple[FigureStep, ...] = (
     keras_tutorial.fig13_optimizers,
     beyond.fig15_lasso_path,
     beyond.fig16_loss_caveat,
+    nonconvex.fig17_thresholding,
+    nonconvex.fig18_nonconvex_bias,
+    nonconvex.fig19_nonconvex_network,
 )
 """One function per figure, in the order of the index (by source document)."""
 

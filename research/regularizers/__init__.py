@@ -1,19 +1,19 @@
 """Weight penalties with subgradients and exact proximal maps, Keras's and beyond.
 
-=========================  ==============================================  =====================
-class                      penalty ``R(w)``                                Keras equivalent
-=========================  ==============================================  =====================
-``L1(l1)``                 ``l1 * sum(|w|)``                               ``keras.regularizers.L1``
-``L2(l2)``                 ``l2 * sum(w**2)``  (no 1/2 factor)             ``keras.regularizers.L2``
-``ElasticNet``             ``l1 * sum(|w|) + l2 * sum(w**2)``              ``keras.regularizers.L1L2``
-``Orthogonal``             Keras's orthogonality penalty (no prox)         ``OrthogonalRegularizer``
-``GroupLasso``             ``strength * sum_g sqrt(|g|) * ||w_g||_2``      none
-``SparseGroupLasso``       ``L1(l1) + GroupLasso(group)``                  none
-``MCP``, ``SCAD``          Zhang's and Fan and Li's concave penalties      none
-``Lq``, ``LogSum``, ``L0`` ``|w|**q`` (q = 1/2, 2/3), log-sum, the count   none
-``Weighted(reg, f)``       ``sum_i f_i R(w_i)`` (glmnet's penalty.factor)  none
-``Bounded(reg, lo, hi)``   ``R`` on the box ``[lo, hi]`` (glmnet limits)   none
-=========================  ==============================================  =====================
+=========================  =============================================  ======================
+class                      penalty ``R(w)``                               Keras equivalent
+=========================  =============================================  ======================
+``L1(l1)``                 ``l1 * sum(|w|)``                              ``regularizers.L1``
+``L2(l2)``                 ``l2 * sum(w**2)``  (no 1/2 factor)            ``regularizers.L2``
+``ElasticNet``             ``l1 * sum(|w|) + l2 * sum(w**2)``             ``regularizers.L1L2``
+``Orthogonal``             Keras's orthogonality penalty (no prox)        ``OrthogonalRegularizer``
+``GroupLasso``             ``strength * sum_g sqrt(|g|) * ||w_g||_2``     none
+``SparseGroupLasso``       ``L1(l1) + GroupLasso(group)``                 none
+``MCP``, ``SCAD``          Zhang's and Fan and Li's concave penalties     none
+``Lq``, ``LogSum``, ``L0`` ``|w|**q`` (q = 1/2, 2/3), log-sum, the count  none
+``Weighted(reg, f)``       ``sum_i f_i R(w_i)`` (glmnet penalty.factor)   none
+``Bounded(reg, lo, hi)``   ``R`` on the box ``[lo, hi]`` (glmnet limits)  none
+=========================  =============================================  ======================
 
 Every regularizer offers three operations on a params pytree:
 
