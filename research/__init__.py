@@ -11,6 +11,8 @@ The public surface:
   ``Experiment``): many seeds and strengths in one compiled program.
 * ``research.lasso_path``: the exact Lasso / ElasticNet path (scikit-learn's
   ``lasso_path``, faster; ``research.lasso``), imported on first use.
+* ``research.glm_path``: glmnet's elastic-net paths for gaussian, binomial,
+  multinomial and poisson models (``research.glm``), imported on first use.
 * ``research.io.load_job`` reads a job's files back as ``research.results.Results``,
   the type a finished run has too; ``research.tables.aggregate`` makes one table
   of a multirun.
@@ -53,6 +55,7 @@ __all__ = [
     "fista",
     "from_keras",
     "kernel_mask",
+    "glm_path",
     "lasso_path",
     "proximal",
     "proximal_adagrad",
@@ -66,4 +69,8 @@ def __getattr__(name: str) -> Any:
         from research.lasso import lasso_path
 
         return lasso_path
+    if name == "glm_path":
+        from research.glm import glm_path
+
+        return glm_path
     raise AttributeError(f"module 'research' has no attribute {name!r}")
