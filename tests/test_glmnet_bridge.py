@@ -9,6 +9,7 @@ per-fold fits. The session fixture ``glmnet_r`` installs R and glmnet where need
 
 import numpy as np
 import pytest
+
 from glmnet_r import EXAMPLES, RError, cv_glmnet, glmnet_batch, glmnet_path, r_examples
 
 pytestmark = [pytest.mark.glmnet, pytest.mark.usefixtures("glmnet_r")]

@@ -377,7 +377,7 @@ def glm_path(
     if family == "gaussian":
         ym = float(wt @ Y) if fit_intercept else 0.0
         ys = float(np.sqrt(wt @ (Y - ym) ** 2))
-        if ys == 0:
+        if ys == 0 or np.ptp(Y[w > 0]) == 0:
             raise ValueError("y: the response is constant")
         Y = (Y - ym) / ys
     problem = Problem(
