@@ -11,8 +11,9 @@ The public surface:
   ``Experiment``): many seeds and strengths in one compiled program.
 * ``research.lasso_path``: the exact Lasso / ElasticNet path (scikit-learn's
   ``lasso_path``, faster; ``research.lasso``), imported on first use.
-* ``research.glm_path``: glmnet's elastic-net paths for gaussian, binomial,
-  multinomial and poisson models (``research.glm``), imported on first use.
+* ``research.glm_path`` / ``research.glm_cv``: glmnet's elastic-net paths for
+  gaussian, binomial, multinomial and poisson models and their cross-validation
+  (``research.glm``), imported on first use.
 * ``research.io.load_job`` reads a job's files back as ``research.results.Results``,
   the type a finished run has too; ``research.tables.aggregate`` makes one table
   of a multirun.
@@ -54,8 +55,9 @@ __all__ = [
     "add_regularization",
     "fista",
     "from_keras",
-    "kernel_mask",
+    "glm_cv",
     "glm_path",
+    "kernel_mask",
     "lasso_path",
     "proximal",
     "proximal_adagrad",
@@ -69,8 +71,8 @@ def __getattr__(name: str) -> Any:
         from research.lasso import lasso_path
 
         return lasso_path
-    if name == "glm_path":
-        from research.glm import glm_path
+    if name in ("glm_path", "glm_cv"):
+        from research import glm
 
-        return glm_path
+        return getattr(glm, name)
     raise AttributeError(f"module 'research' has no attribute {name!r}")

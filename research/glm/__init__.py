@@ -7,7 +7,8 @@ observation weights, penalty factors, limits, standardization and the strength g
 compiled with numba (``research.glm._kernels``).
 """
 
+from research.glm._cv import GLMCV, glm_cv
 from research.glm._path import glm_path
 from research.glm._result import GLMPath
 
-__all__ = ["GLMPath", "glm_path"]
+__all__ = ["GLMCV", "GLMPath", "glm_cv", "glm_path"]
