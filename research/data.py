@@ -165,11 +165,13 @@ def sparse_regression(
     )
 
 
-def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+def digits(test_fraction: float = 0.2, seed: int = 0, classes: list[int] | None = None) -> Dataset:
     """scikit-learn's 8x8 digits (1797 images, 64 features, 10 classes), standardized.
 
     The split is a fixed stratified shuffle (``seed``); features are
-    standardized with the training mean and standard deviation.
+    standardized with the training mean and standard deviation. ``classes``
+    keeps those digits only, labelled by their position in the list
+    (``classes=[3, 8]``: a binary task, 3 -> 0 and 8 -> 1).
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -177,8 +179,17 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     if not 0 < test_fraction < 1:
         raise ValueError(f"data.test_fraction: expected a number in (0, 1), got {test_fraction!r}")
     bunch = load_digits()
+    x_all, y_all = bunch.data, bunch.target
+    if classes is not None:
+        picked = list(classes)
+        if len(picked) < 2 or len(set(picked)) != len(picked) or not set(picked) <= set(range(10)):
+            raise ValueError(
+                f"data.classes: expected 2 or more distinct digits in 0..9, got {classes!r}"
+            )
+        keep = np.isin(y_all, picked)
+        x_all, y_all = x_all[keep], np.array([picked.index(d) for d in y_all[keep]])
     x_train, x_test, y_train, y_test = train_test_split(
-        bunch.data, bunch.target, test_size=test_fraction, random_state=seed, stratify=bunch.target
+        x_all, y_all, test_size=test_fraction, random_state=seed, stratify=y_all
     )
     mean, std = x_train.mean(0), x_train.std(0)
     std[std == 0] = 1.0  # constant border pixels
@@ -190,7 +201,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
         x_test=scale(x_test),
         y_test=y_test.astype(np.int32),
         task="classification",
-        num_classes=10,
+        num_classes=10 if classes is None else len(classes),
     )
 
 

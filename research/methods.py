@@ -150,10 +150,11 @@ def check_exact(method: str, model: str, loss: str, regularizer: str, layers: An
             f"method: coordinate_descent solves a linear model exactly; use model=linear "
             f"(got model={model})"
         )
-    if loss != "half_mse":
+    if loss not in ("half_mse", "cross_entropy"):
         raise ValueError(
             "loss: method=coordinate_descent minimizes scikit-learn's Lasso / ElasticNet "
-            f"objective; use loss=half_mse (got {loss})"
+            "objective (loss=half_mse) or glmnet's multinomial / binomial one "
+            f"(loss=cross_entropy); got {loss}"
         )
     if regularizer not in EXACT_PENALTIES:
         raise ValueError(

@@ -178,3 +178,73 @@ def test_bad_arguments_are_named(kwargs, match):
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(ValueError, match=match):
         lasso_path(X, y, **args)
+
+
+# Gap-safe screening against rounding. Both problems below have two orthogonal features, so
+# each strength's solution is known in closed form: w_j = max(x_j'y - a, 0) / ||x_j||^2 with
+# a = n alpha. With x_1'y = 1 = max_j |x_j'y|, ||y||^2 = 2^16 and n = 8, the duality gap at
+# the start of a strength (w = 0) is computed with a rounding that is known exactly. The second
+# feature is active at the solution, yet its computed distance to its dual constraint lies just
+# past the safe radius computed from that rounded gap: it is kept only by the screening's
+# margins (research._lasso_kernels.KKT_SLACK and the gap floor ROUNDING * ||y||^2).
+# scikit-learn's coordinate descent screens without such margins (and on the second problem
+# stops at w = 0 on its rounded gap of 0), so the reference is the closed form.
+_SCREEN_Y = np.array([1.0, 255.0, 22.0, 5.0, 1.0, 0.0, 0.0, 0.0])  # ||y||^2 = 2^16
+
+
+def _orthogonal_pair(u, zero_columns):
+    """``(X, y)``: ``x_1 = e_1`` (``x_1'y = 1``: ``alpha_max = 1/8``, ``n = 8``) and ``x_2``
+    along y's other coordinates with ``x_2'y = u``; ``zero_columns`` all-zero columns after
+    them (7 makes ``p > n``: the residual form, 0 the Gram form)."""
+    X = np.zeros((8, 2 + zero_columns))
+    X[0, 0] = 1.0
+    X[1:, 1] = _SCREEN_Y[1:] * (u / (_SCREEN_Y[1:] @ _SCREEN_Y[1:]))
+    return X, _SCREEN_Y.copy()
+
+
+def _check_orthogonal_solution(X, y, a, w, rtol):
+    """``w`` is the closed-form solution at ``a = n alpha`` (zeros exactly, the rest to
+    ``rtol``) and satisfies the KKT conditions, both in float64 numpy."""
+    q, norms = X.T @ y, np.einsum("ij,ij->j", X, X)
+    exact = np.divide(np.maximum(q - a, 0.0), norms, out=np.zeros_like(q), where=norms > 0)
+    assert exact[0] > 0 and exact[1] > 0  # both features are active at the solution
+    xtr = X.T @ (y - X @ w)
+    # x_2 screened out: w_2 = 0 and x_2'r = x_2'y > a.
+    assert np.array_equal(w != 0, exact != 0), (
+        f"w[:2] = {w[:2]}, solution {exact[:2]}; x_j'r / a - 1 = {xtr[:2] / a - 1}"
+    )
+    np.testing.assert_allclose(w, exact, rtol=rtol, atol=0)
+    assert np.all(np.abs(xtr[w == 0]) <= a)
+    np.testing.assert_allclose(xtr[w != 0], a, rtol=1e-12)
+
+
+@pytest.mark.parametrize("zero_columns", [0, 7], ids=["gram", "residual"])
+def test_screening_keeps_an_active_feature_past_the_rounded_radius(zero_columns):
+    """The strength ``a = s = 1 - m 2^-53`` puts the gap at w = 0 at (m^2 / 2^54) 2^-53 ||y||^2
+    = 902.70 x 2^-53 ||y||^2 (just above the floor 1e-13 ||y||^2 = 900.72 x 2^-53 ||y||^2),
+    computed as 902 x 2^-53 ||y||^2 (double rounding, ties to even): the safe radius comes out
+    3.9e-4 smaller than its exact value. ``x_2'y = s (1 + 1e-4 (1 - s))`` puts x_2's distance
+    within 1.1e-4 of the exact radius, so past the computed one by about 2.8e-4 of it (a
+    margin of 1.3e-10 where KKT_SLACK gives 1e-9); its coefficient is 2.93e-6."""
+    m = 4032567114
+    s = 1.0 - m * 2.0**-53
+    X, y = _orthogonal_pair(s * (1.0 + 1e-4 * (1.0 - s)), zero_columns)
+    alphas, coefs, _ = lasso_path(X, y, alphas=[1 / 8, s / 8])
+    np.testing.assert_array_equal(alphas, [1 / 8, s / 8])
+    assert not coefs[:, 0].any()
+    _check_orthogonal_solution(X, y, s, coefs[:, 1], rtol=1e-4)
+
+
+@pytest.mark.parametrize("zero_columns", [0, 7], ids=["gram", "residual"])
+def test_screening_keeps_an_active_feature_when_the_gap_rounds_to_zero(zero_columns):
+    """At ``a = 1 - 2^-28`` (just below alpha_max) the gap at w = 0 is 2^-57 ||y||^2 = 6.9e-18
+    ||y||^2, computed as exactly 0: without a floor the safe radius would be 0 and every
+    feature farther than KKT_SLACK from its dual constraint would be screened out, x_2 among
+    them (``x_2'y = 1 - 2^-29``: 1.9e-9 away at w = 0, active at the solution with a
+    coefficient of 1.22e-4)."""
+    a = 1.0 - 2.0**-28
+    X, y = _orthogonal_pair(1.0 - 2.0**-29, zero_columns)
+    alphas, coefs, _ = lasso_path(X, y, alphas=[1 / 8, a / 8])
+    np.testing.assert_array_equal(alphas, [1 / 8, a / 8])
+    assert not coefs[:, 0].any()
+    _check_orthogonal_solution(X, y, a, coefs[:, 1], rtol=1e-6)

@@ -7,7 +7,10 @@ scikit-learn's Lasso / ElasticNet one with an unpenalized intercept::
     1/(2n) ||y - X w - b||^2 + l1 ||w||_1 + l2 ||w||^2     (Keras's penalty conventions)
 
 ``research.lasso_path`` solves it to a certified duality gap (``TOL``) at every
-strength of the sweep, the strengths of one L1 share in one warm-started path;
+strength of the sweep, the strengths of one L1 share in one warm-started path.
+With ``loss=cross_entropy`` (digits, or a two-class ``data.classes``) it is the
+penalized mean softmax cross-entropy, glmnet's multinomial (binomial for two
+classes) objective, solved by ``research.glm_path`` at glmnet's threshold ``TOL``;
 no JAX program is compiled and no optimizer runs. Seeds have nothing to vary
 here (no initialization, no batches), so every seed gets the same solution.
 The metrics are the engine's own (``research.engine.metrics.evaluate``);
@@ -35,7 +38,8 @@ __all__ = ["METHOD", "TOL", "solve", "train"]
 
 METHOD = "coordinate_descent"
 TOL = 1e-12
-"""Relative duality gap of every strength (``research.lasso_path``'s ``tol``)."""
+"""Relative duality gap of every strength (``research.lasso_path``'s ``tol``); with
+``loss=cross_entropy``, ``research.glm_path``'s (glmnet's ``thresh``)."""
 
 
 def _sklearn_strengths(run: RunSpec, k: int) -> tuple[float, float]:
@@ -48,9 +52,12 @@ def _sklearn_strengths(run: RunSpec, k: int) -> tuple[float, float]:
 
 
 def solve(
-    run: RunSpec, x: np.ndarray, y: np.ndarray, use_bias: bool
+    run: RunSpec, x: np.ndarray, y: np.ndarray, use_bias: bool, num_classes: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every strength's solution: kernels ``(K, p, m)`` and biases ``(K, m)``, float64."""
+    """Every strength's solution: kernels ``(K, p, m)`` and biases ``(K, m)``, float64
+    (``m`` the outputs; with ``loss=cross_entropy`` the ``num_classes`` logits)."""
+    if run.loss == "cross_entropy":
+        return _solve_classes(run, x, y, use_bias, num_classes)
     from research import lasso_path
 
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64).reshape(len(x), -1)
@@ -75,6 +82,50 @@ def solve(
     return kernels, biases
 
 
+def _solve_classes(
+    run: RunSpec, x: np.ndarray, y: np.ndarray, use_bias: bool, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``loss=cross_entropy``: the softmax over ``C`` logits is glmnet's multinomial family,
+    solved by ``research.glm_path`` (unstandardized, the penalty on the kernel). For
+    ``C = 2`` only the difference ``d`` of the two logit columns matters; the penalty is
+    least for ``(-d/2, d/2)``, where it is ``l1 |d| + l2/2 d**2``: glmnet's binomial family."""
+    from research import glm_path
+
+    x, labels = np.asarray(x, np.float64), np.asarray(y).reshape(-1)
+    binary = num_classes == 2
+    l1 = np.asarray(run.strengths.get("l1", np.zeros(run.num_strengths)), np.float64)
+    l2 = np.asarray(run.strengths.get("l2", np.zeros(run.num_strengths)), np.float64)
+    lam = l1 + (l2 if binary else 2 * l2)
+    if np.any(lam <= 0):
+        key = "regularizer.l1" if run.strengths else "regularizer"
+        raise ValueError(
+            f"{key}: method=coordinate_descent with loss=cross_entropy needs every strength > 0 "
+            "(without a penalty, separable classes have no minimizer)"
+        )
+    ratio = l1 / lam
+    kernels = np.zeros((lam.size, x.shape[1], num_classes))
+    biases = np.zeros((lam.size, num_classes))
+    family = "binomial" if binary else "multinomial"
+    for r in sorted(set(ratio.tolist())):
+        ks = np.flatnonzero(ratio == r)
+        args = dict(family=family, l1_ratio=r, standardize=False, fit_intercept=use_bias, tol=TOL,
+                    max_iter=10_000_000)  # fmt: skip
+        # Warm starts from the strength that zeroes the kernel down to the weakest asked for
+        # (IRLS started far below it can overshoot); the strengths asked for are among them.
+        top = glm_path(x, labels, alphas=3, alpha_min_ratio=0.9, **args).alphas[0]
+        warm = np.geomspace(top, lam[ks].min(), 30) if top > lam[ks].min() else np.zeros(0)
+        path = glm_path(x, labels, alphas=np.concatenate([warm, lam[ks]]), **args)
+        at = np.searchsorted(-path.alphas, -lam[ks], side="left")  # path: decreasing
+        coef, intercept = path.coef[..., at], path.intercept[..., at]
+        if binary:
+            kernels[ks] = np.stack([-coef.T / 2, coef.T / 2], axis=-1)
+            biases[ks] = np.stack([-intercept / 2, intercept / 2], axis=-1)
+        else:
+            kernels[ks] = np.transpose(coef, (2, 1, 0))
+            biases[ks] = intercept.T
+    return kernels, biases
+
+
 @functools.lru_cache(maxsize=16)
 def _evaluate_all(spec: ProgramSpec, graph: Any):
     one = functools.partial(evaluate, spec, graph)
@@ -91,15 +142,21 @@ def train(
     """The exact path as the engine's ``Results`` (seed axis first, strength axis second)."""
     graph, template = models.init_params(model_fn(spec), jax.random.key(0))
     use_bias = "layers/0/bias" in flat_paths(template)
-    kernels, biases = solve(run, data.x_train, data.y_train, use_bias)
+    kernels, biases = solve(run, data.x_train, data.y_train, use_bias, data.num_classes or 0)
     s, dtype = run.num_seeds, jnp.result_type(float)
     flat = {"layers/0/kernel": np.broadcast_to(kernels, (s, *kernels.shape))}
     if use_bias:
         flat["layers/0/bias"] = np.broadcast_to(biases, (s, *biases.shape))
     params = {k: np.ascontiguousarray(v).astype(dtype) for k, v in flat.items()}
     pred = np.einsum("np,kpm->knm", data.x_train.astype(np.float64), kernels) + biases[:, None]
-    y = np.asarray(data.y_train, np.float64).reshape(len(data.x_train), -1)
-    data_loss = 0.5 * np.mean((pred - y) ** 2, axis=(1, 2))  # (K,)
+    if run.loss == "cross_entropy":  # the mean softmax cross-entropy
+        top = pred.max(-1, keepdims=True)
+        logp = pred - top - np.log(np.exp(pred - top).sum(-1, keepdims=True))
+        labels = np.asarray(data.y_train).reshape(-1)
+        data_loss = -np.take_along_axis(logp, labels[None, :, None], axis=-1).mean(axis=(1, 2))
+    else:
+        y = np.asarray(data.y_train, np.float64).reshape(len(data.x_train), -1)
+        data_loss = 0.5 * np.mean((pred - y) ** 2, axis=(1, 2))  # (K,)
     state = {
         "params": nest(params),
         "epoch_loss": jnp.zeros((s, run.num_strengths, 1), dtype),  # filled below

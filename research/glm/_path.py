@@ -269,6 +269,15 @@ def solve(
                 stacklevel=3,
             )
             break
+        if not (np.all(np.isfinite(s.b)) and np.all(np.isfinite(s.a))):
+            warnings.warn(
+                f"glm_path: the fit diverged at the strength at index {m} (IRLS overshoots "
+                "when started far below the previous strength); returning the strengths "
+                "before it: start a given grid nearer the largest useful strength",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            break
         dev_fit = _deviance(problem, s)
         ratios.append(1 - (dev_fit - sat) / dev0)
         trace.lams.append(lam)
