@@ -191,9 +191,10 @@ def standardize(
     """glmnet's internal columns with normalized weights ``wt``: centred by the weighted
     mean when an intercept is fitted, scaled by the weighted population standard deviation
     (about the mean) when ``standardize``. Constant columns are never entered."""
-    ju = np.any(X != X[:1], axis=0) & ~excluded
-    mean = wt @ X
-    scale = np.sqrt(wt @ (X - mean) ** 2) if standardize else np.ones(X.shape[1])
-    scale = np.where(ju & (scale > 0), scale, 1.0)
-    Z = np.asfortranarray((X - mean if intercept else X) / scale)
-    return Standardized(Z, mean if intercept else np.zeros_like(mean), scale, wt @ Z**2, ju)
+    from research.glm._kernels import standardize_columns
+
+    Z = np.array(X, dtype=np.float64, order="F")
+    mean, scale, xv, varying = standardize_columns(Z, wt, intercept, standardize)
+    return Standardized(
+        Z, mean if intercept else np.zeros_like(mean), scale, xv, varying & ~excluded
+    )

@@ -51,7 +51,7 @@ OK, MAXIT, VANISHED, SKIPPED = 0, 1, 2, 3
 
 
 # --------------------------------------------------------------------------- shared
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _coordinate(g, b, xv, vp, ab, dem, lo, hi):
     """glmnet's coordinate update: soft thresholding, ridge shrinkage, then the box."""
     u = g + b * xv
@@ -61,7 +61,7 @@ def _coordinate(g, b, xv, vp, ab, dem, lo, hi):
     return min(max(math.copysign(v, u) / (xv + vp * dem), lo), hi)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _dot(X, k, r):
     total = 0.0
     for i in range(r.shape[0]):
@@ -69,7 +69,7 @@ def _dot(X, k, r):
     return total
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _enter(k, active, order, counts):
     if not active[k]:
         active[k] = True
@@ -77,7 +77,7 @@ def _enter(k, active, order, counts):
         counts[0] += 1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _update(X, k, v, r, b, xv, vp, lo, hi, ab, dem, active, order, counts):
     """Updates column ``k`` of ``b`` (1-D) and the residual; returns ``xv * change**2``."""
     old = b[k]
@@ -92,7 +92,7 @@ def _update(X, k, v, r, b, xv, vp, lo, hi, ab, dem, active, order, counts):
     return xv[k] * d * d
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _intercept_step(v, r, a, j):
     """The intercept's Newton step ``sum(r) / sum(v)``; returns ``sum(v) * step**2``."""
     xmz = 0.0
@@ -109,7 +109,7 @@ def _intercept_step(v, r, a, j):
     return xmz * d * d
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _wls(
     X, v, r, b, a, j, xv, vp, lo, hi, ab, dem, strong, active, order, counts, thr, maxit, intercept
 ):
@@ -148,7 +148,7 @@ def _wls(
                 return False
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _strong_rule(g, ju, vp, strong, alpha, lam, lam_prev):
     """glmnet's sequential strong rule: a column joins when ``|g| > alpha (2 lam - lam_prev)``."""
     cut = alpha * (2.0 * lam - lam_prev)
@@ -158,7 +158,7 @@ def _strong_rule(g, ju, vp, strong, alpha, lam, lam_prev):
 
 
 # --------------------------------------------------------------------------- one response
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def refresh(family, X, y, wt, offset, b, a, active_order, count, eta, v, r):
     """The link, curvature weights and working residual at ``(a, b)``; returns ``sum(v)``."""
     n = eta.shape[0]
@@ -191,7 +191,7 @@ def refresh(family, X, y, wt, offset, b, a, active_order, count, eta, v, r):
     return xmz
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _kkt(X, r, g, ju, vp, strong, ab):
     """Gradients of the columns outside the strong set; those violating their optimality
     condition join it. Returns the number that joined."""
@@ -205,7 +205,7 @@ def _kkt(X, r, g, ju, vp, strong, ab):
     return added
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def fit_single(
     family,
     X,
@@ -323,7 +323,7 @@ PFM = (1.0 + PMIN) * PMIN
 PFX = (1.0 - PMIN) ** 2
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _class_link(X, B, a, offset, k, order, count, out):
     """Class ``k``'s link ``a_k + offset_k + X b_k``, clipped to ``[-EXMX, EXMX]``."""
     n = out.shape[0]
@@ -338,7 +338,7 @@ def _class_link(X, B, a, offset, k, order, count, out):
         out[s] = min(max(out[s], -EXMX), EXMX)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _requantize(q, sxp, k, link):
     """Replaces class ``k``'s unnormalized probability ``exp(link)`` (clipped relative to
     the other classes' sum, as glmnet does) and the row sums."""
@@ -348,7 +348,7 @@ def _requantize(q, sxp, k, link):
         sxp[s] += q[s, k]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def multinomial_state(X, B, a, offset, order, count, q, sxp):
     """``q`` (unnormalized probabilities) and ``sxp`` (their row sums) at ``(a, B)``."""
     n, K = q.shape
@@ -364,7 +364,7 @@ def multinomial_state(X, B, a, offset, order, count, q, sxp):
         sxp[s] = total
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _class_weights(Y, wt, q, sxp, k, v, r):
     """Class ``k``'s IRLS curvature and residual; returns ``sum(v)``."""
     xmz = 0.0
@@ -382,7 +382,7 @@ def _class_weights(Y, wt, q, sxp, k, v, r):
     return xmz
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _row_shift(alpha, lo, hi, row):
     """The shift ``s`` minimizing ``sum_k (1 - alpha)/2 (row_k - s)**2 + alpha |row_k - s|``
     (glmnet's ``elc``), clamped so that ``row - s`` stays within ``[lo, hi]``."""
@@ -400,7 +400,7 @@ def _row_shift(alpha, lo, hi, row):
     return max((row - hi).max(), min((row - lo).min(), out))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _elastic_shift(srt, mean, alpha):
     """The exact minimizer for ``0 < alpha < 1``: on each interval between sorted values the
     objective is a quadratic with stationary point ``mean + alpha / ((1 - alpha) K) c``, ``c``
@@ -424,7 +424,7 @@ def _elastic_shift(srt, mean, alpha):
     return best
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _center(X, B, a, vp, lo, hi, alpha, order, count, q, sxp, intercept):
     """glmnet's identifiability step: intercepts to mean 0, each active row of ``B`` shifted
     by its penalty-minimizing value (the mean for unpenalized rows); the probabilities are
@@ -453,7 +453,7 @@ def _center(X, B, a, vp, lo, hi, alpha, order, count, q, sxp, intercept):
             q[s, k] *= f
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _kkt_multinomial(X, Y, wt, q, sxp, g, ju, vp, strong, ab, grouped):
     """The KKT check of the columns outside the strong set, from every class's residual."""
     n, K = q.shape
@@ -478,7 +478,7 @@ def _kkt_multinomial(X, Y, wt, q, sxp, g, ju, vp, strong, ab, grouped):
     return added
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def fit_multinomial(
     X,
     Y,
@@ -569,7 +569,7 @@ def fit_multinomial(
             return OK
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _group_update(X, j, R, wt, B, xvj, vpj, l1, l2, z):
     """Block update of row ``j`` of ``B`` (grouped multinomial, glmnet's scalar-bound MM
     step); the residuals ``R`` (n, K) follow. Returns ``xv * max_k change**2``."""
@@ -595,7 +595,7 @@ def _group_update(X, j, R, wt, B, xvj, vpj, l1, l2, z):
     return dlx
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _group_sweeps(X, R, wt, B, xv, vp, l1, l2, strong, active, order, counts, thr, maxit):
     """glmnet's sweeps for the grouped multinomial: full over the strong rows, partial over
     the active ones until converged, until a full sweep converges. Each sweep counts ``K``
@@ -628,7 +628,7 @@ def _group_sweeps(X, R, wt, B, xv, vp, l1, l2, strong, active, order, counts, th
                 return False
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def fit_grouped(
     X,
     Y,
@@ -715,3 +715,35 @@ def fit_grouped(
             and _kkt_multinomial(X, Y, wt, q, sxp, g, ju, vp, strong, lam * alpha, True) == 0
         ):
             return OK
+
+
+# --------------------------------------------------------------------------- standardization
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def standardize_columns(Z, wt, center, scale):
+    """glmnet's internal columns, in place on ``Z`` (Fortran order): each column's weighted
+    mean and population standard deviation; centred when ``center``, divided by the
+    deviation when ``scale`` (not a constant column's). Returns ``(mean, sd, xv,
+    varying)``: ``xv = sum(wt * Z**2)`` after the change (1 for centred, scaled columns,
+    as glmnet takes it), ``varying`` whether a column is not constant."""
+    n, p = Z.shape
+    mean, sd, xv = np.zeros(p), np.ones(p), np.zeros(p)
+    varying = np.zeros(p, dtype=np.bool_)
+    for j in range(p):
+        m = 0.0
+        for i in range(n):
+            m += wt[i] * Z[i, j]
+            if Z[i, j] != Z[0, j]:
+                varying[j] = True
+        var = 0.0
+        for i in range(n):
+            var += wt[i] * (Z[i, j] - m) ** 2
+        mean[j] = m
+        s = math.sqrt(var) if scale and varying[j] and var > 0.0 else 1.0
+        sd[j] = s
+        shift = m if center else 0.0
+        total = 0.0
+        for i in range(n):
+            Z[i, j] = (Z[i, j] - shift) / s
+            total += wt[i] * Z[i, j] * Z[i, j]
+        xv[j] = 1.0 if center and scale and varying[j] else total
+    return mean, sd, xv, varying
