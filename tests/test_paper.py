@@ -37,6 +37,7 @@ KEYS = [
     "fig17_thresholding",
     "fig18_nonconvex_bias",
     "fig19_nonconvex_network",
+    "fig20_cross_validation",
 ]
 
 
@@ -201,6 +202,30 @@ def test_digits_claims(built):
     acc = s["accuracy/l2"].mean(axis=0)
     k10 = int(np.argmin(np.abs(s["strengths/l2"] - 10.0)))
     assert acc[k10] < acc.max() - 0.1  # L2(10.0) underfits
+    strengths, zeros = s["strengths/linear"], s["exact_zeros/linear"]
+    assert np.all(np.diff(strengths) > 0) and strengths[0] > 0
+    assert np.all(np.diff(zeros) >= 0)  # the exact path: more zeros at larger strengths
+    assert 0 < zeros[0] < 1 and zeros[-1] == 1  # the largest strength zeroes the kernel
+    assert s["accuracy/linear"][0] > 0.85
+    assert s["accuracy/linear"][-1] < 0.2  # no kernel: one class for every image
+
+
+def test_cross_validation_picks_alpha_min_and_alpha_1se_as_cv_glmnet(built):
+    root, _, _ = built
+    d = _data(root, "fig20_cross_validation")
+    alphas, mean, std = d["alphas"], d["cv_mean"], d["cv_std"]
+    assert np.all(np.diff(alphas) < 0)  # glmnet's grid, strongest first
+    k_min = int(np.flatnonzero(alphas == d["alpha_min"])[0])
+    k_1se = int(np.flatnonzero(alphas == d["alpha_1se"])[0])
+    assert mean[k_min] == mean.min()
+    assert 0 < k_min < alphas.size - 1  # an interior minimum: the curve turns up again
+    assert d["alpha_1se"] >= d["alpha_min"]
+    assert mean[k_1se] <= mean[k_min] + std[k_min]
+    assert np.all(mean[:k_1se] > mean[k_min] + std[k_min])  # the largest such strength
+    # the top axis: features nonzero in any class, none at the strongest strength
+    np.testing.assert_array_equal(d["df"], np.any(d["coef"] != 0, axis=0).sum(axis=0))
+    assert d["df"][0] == 0 and d["df"][k_min] > 0
+    assert d["test_accuracy"][k_min] > 0.9 and d["test_accuracy"][k_1se] > 0.9
 
 
 def test_figures_redraw_from_existing_results_without_training(built):

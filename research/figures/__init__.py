@@ -5,7 +5,13 @@ their results and calls these. All share ``research.mplstyle`` and one colour
 per regularizer (``research.figures.style.COLORS``).
 """
 
-from research.figures.digits import lasso_path, optimizer_curves, strength_sweep, weight_histograms
+from research.figures.digits import (
+    cross_validation,
+    lasso_path,
+    optimizer_curves,
+    strength_sweep,
+    weight_histograms,
+)
 from research.figures.networks import (
     hinton,
     hinton_grid,
@@ -23,6 +29,7 @@ from research.figures.style import COLORS, save_figure, style
 __all__ = [
     "COLORS",
     "constraint_contours",
+    "cross_validation",
     "descent_path",
     "hinton",
     "hinton_grid",

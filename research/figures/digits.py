@@ -1,14 +1,21 @@
-"""Figures of the Keras tutorial's digits classifier, and the Lasso path."""
+"""Figures of the Keras tutorial's digits classifier, the Lasso path and cross-validation."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from research.figures.style import COLORS, color, style
 
-__all__ = ["lasso_path", "optimizer_curves", "strength_sweep", "weight_histograms"]
+__all__ = [
+    "cross_validation",
+    "lasso_path",
+    "optimizer_curves",
+    "strength_sweep",
+    "weight_histograms",
+]
 
 
 def weight_histograms(weights: dict[str, np.ndarray], *, bins: int = 81) -> Figure:
@@ -47,12 +54,16 @@ def strength_sweep(
     sparsity: dict[str, np.ndarray],
     *,
     sparsity_label: str,
+    exact: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> Figure:
     """Figure 12: test accuracy and weight sparsity vs strength, mean and band over seeds.
 
     Args:
       strengths: regularizer -> ``(K,)`` strengths.
       accuracy, sparsity: regularizer -> ``(seeds, K)``.
+      sparsity_label: the sparsity panel's y label.
+      exact: label -> ``(strengths, accuracy, sparsity)``, each ``(M,)``: one solution per
+        strength (an exact path), drawn in black, dashed, with square markers.
     """
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
@@ -63,6 +74,9 @@ def strength_sweep(
                 ax.fill_between(
                     s, values.min(axis=0), values.max(axis=0), color=color(name), alpha=0.2
                 )
+        for label, (s, acc, frac) in (exact or {}).items():
+            for ax, values in zip(axes, (acc, frac), strict=True):
+                ax.plot(s, values, "s--", color="k", markersize=4, linewidth=1.2, label=label)
         axes[0].set(
             xscale="log", xlabel="regularization strength", ylabel="test accuracy", title="Accuracy"
         )
@@ -137,5 +151,63 @@ def lasso_path(
         )
         ax.invert_xaxis()
         ax.legend()
+        fig.tight_layout()
+    return fig
+
+
+def cross_validation(
+    alphas: np.ndarray,
+    cv_mean: np.ndarray,
+    cv_std: np.ndarray,
+    nonzero: np.ndarray,
+    chosen: dict[str, float],
+    *,
+    ylabel: str,
+    nonzero_label: str,
+    title: str,
+    ticks: int = 12,
+) -> Figure:
+    """Figure 20: a cross-validation curve in the style of glmnet's ``plot.cv.glmnet``.
+
+    The mean of the measure over the folds with error bars of one standard error,
+    against the strength on a log axis; a vertical dashed line at each chosen
+    strength; the number of nonzero coefficients along the top axis.
+
+    Args:
+      alphas: ``(K,)`` strengths (any order); ``cv_mean``, ``cv_std``, ``nonzero``: ``(K,)``.
+      chosen: legend label -> strength, one dashed line each (``alpha_min``, ``alpha_1se``).
+      ylabel: the measure; ``nonzero_label``: the top axis's label.
+      ticks: about how many strengths get a count on the top axis.
+    """
+    with style():
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        ax.errorbar(
+            alphas,
+            cv_mean,
+            yerr=cv_std,
+            fmt="o",
+            color=COLORS["l1"],
+            ecolor="0.6",
+            markersize=3.5,
+            elinewidth=1.0,
+            capsize=2,
+            label="mean over folds ± 1 standard error",
+        )
+        for (label, alpha), dashes in zip(chosen.items(), ["--", (0, (2, 2))], strict=False):
+            ax.axvline(alpha, color="0.2", linestyle=dashes, linewidth=1.0, label=label)
+        ax.set(xscale="log", xlabel="strength λ (log scale)", ylabel=ylabel, title=title)
+        # A log y axis, so that the error bars near the minimum show beside the null model's
+        # deviance; plain numbers at 1, 2, 5 x 10^n.
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        order = np.argsort(alphas)
+        at = order[np.unique(np.linspace(0, alphas.size - 1, ticks).round().astype(int))]
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(alphas[at], [str(int(n)) for n in nonzero[at]])
+        top.xaxis.set_minor_locator(NullLocator())
+        top.set_xlabel(nonzero_label)
+        ax.legend(loc="upper left")
         fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""Figures 15-16, beyond the source documents: a Lasso path and the L1 loss.
+"""Figures 15-16 and 20, beyond the source documents: a Lasso path, the L1 loss, and
+cross-validation.
 
 Figure 15 checks the engine against the exact path: a Lasso path (sweep
 ``lasso_path``, 20 strengths trained side by side in one vmapped proximal-gradient
@@ -7,20 +8,34 @@ job) against the same strengths solved by ``method=coordinate_descent``
 turn is checked against ``sklearn.linear_model.lasso_path``. Figure 16 separates two things the blog
 post mixes: robustness to outliers comes from the absolute-error *loss*, not
 from the L1 *penalty* (sweep ``loss_caveat``, a linear model on the post's
-data under both losses).
+data under both losses). Figure 20 picks the strength of figure 12's linear
+classifier as glmnet's ``cv.glmnet`` does (``research.glm_cv``: k-fold
+cross-validation of the multinomial lasso path on the same training split, drawn
+as ``plot.cv.glmnet`` draws it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from research import figures
+from research.paper.keras_tutorial import exact_linear_path
 from research.paper.output import Figure, save
 from research.paper.sweeps import Sweeps
 
-__all__ = ["fig15_lasso_path", "fig16_loss_caveat"]
+if TYPE_CHECKING:
+    from research.glm import GLMCV
+
+__all__ = ["CROSS_VALIDATION", "fig15_lasso_path", "fig16_loss_caveat", "fig20_cross_validation"]
+
+CROSS_VALIDATION = {
+    "full": {"n_folds": 10, "alphas": 100},
+    "quick": {"n_folds": 5, "alphas": 30},
+}
+"""Figure 20's folds and number of strengths (glmnet's grid), at full and --quick settings."""
 
 
 def _reference_paths(x: np.ndarray, y: np.ndarray, alphas: np.ndarray):
@@ -109,4 +124,74 @@ def fig16_loss_caveat(sweeps: Sweeps, out: Path) -> Figure:
         "effect: the absolute-error fit follows the bulk, the squared-error fit is pulled up.",
         {k: round(v, 3) for k, v in slopes.items()}
         | {"true line": f"y = {d.info['slope']:g}x, noise U(0, {noise:g})"},
+    )
+
+
+def _chosen(cv: GLMCV, k: int, accuracy: np.ndarray, p: int) -> str:
+    """One chosen strength's line of figure 20's numbers."""
+    nonzero = int(np.count_nonzero(cv.path.coef[..., k]))
+    return (
+        f"λ = {cv.alphas[k]:.4g}: CV deviance {cv.cv_mean[k]:.4f} ± {cv.cv_std[k]:.4f}, "
+        f"{cv.path.df[k]} of {p} features nonzero ({nonzero} coefficients), "
+        f"test accuracy {accuracy[k]:.4f}"
+    )
+
+
+def fig20_cross_validation(sweeps: Sweeps, out: Path) -> Figure:
+    """Figure 20: cross-validating the linear classifier's L1 path (``research.glm_cv``)."""
+    from research import glm_cv
+
+    job = exact_linear_path(sweeps, sweeps["digits"].jobs[0].config["data"])
+    d = job.dataset()
+    x, y = d.x_train.astype(np.float64), d.y_train
+    settings = CROSS_VALIDATION["quick" if sweeps.quick else "full"]
+    # On the data as given (already standardized by the training split), as the engine
+    # solves it: the strengths are figure 12's.
+    cv = glm_cv(x, y, family="multinomial", measure="deviance", standardize=False, **settings)
+    predicted = cv.path.predict(d.x_test.astype(np.float64), kind="class")  # (n, K)
+    accuracy = (predicted == d.y_test[:, None]).mean(axis=0)
+    k_min = int(np.flatnonzero(cv.alphas == cv.alpha_min)[0])
+    k_1se = int(np.flatnonzero(cv.alphas == cv.alpha_1se)[0])
+    p = x.shape[1]
+    fig = figures.cross_validation(
+        cv.alphas,
+        cv.cv_mean,
+        cv.cv_std,
+        cv.path.df,
+        {
+            f"alpha_min = {cv.alpha_min:.3g}": cv.alpha_min,
+            f"alpha_1se = {cv.alpha_1se:.3g}": cv.alpha_1se,
+        },
+        ylabel="multinomial deviance (held-out folds)",
+        nonzero_label=f"features with a nonzero coefficient (of {p})",
+        title=f"{settings['n_folds']}-fold cross-validation, linear classifier on digits",
+    )
+    data = {
+        "alphas": cv.alphas,
+        "cv_mean": cv.cv_mean,
+        "cv_std": cv.cv_std,
+        "df": cv.path.df,
+        "coef": cv.path.coef,
+        "alpha_min": cv.alpha_min,
+        "alpha_1se": cv.alpha_1se,
+        "fold_ids": cv.fold_ids,
+        "test_accuracy": accuracy,
+    }
+    save(out, "fig20_cross_validation", fig, data)
+    return Figure(
+        "fig20_cross_validation",
+        f"Choosing the strength of figure 12's linear classifier by {settings['n_folds']}-fold "
+        f"cross-validation on its {len(y)} training digits, as glmnet's cv.glmnet does and "
+        "drawn as plot.cv.glmnet draws it (research.glm_cv: the multinomial lasso path, "
+        f"unstandardized as the engine solves it, on glmnet's grid of {cv.alphas.size} "
+        "strengths): the held-out multinomial deviance, mean over the folds ± one standard "
+        "error; dashed: alpha_min, the strength of the least mean, and alpha_1se, the largest "
+        "strength whose mean is within one standard error of it; top: the features (pixels) "
+        "with a nonzero coefficient in any class. Test accuracy is on the held-out test split "
+        "of figure 12.",
+        {
+            "alpha_min": _chosen(cv, k_min, accuracy, p),
+            "alpha_1se": _chosen(cv, k_1se, accuracy, p),
+            "strengths": f"{cv.alphas.size}, from {cv.alphas[0]:.3g} down to {cv.alphas[-1]:.3g}",
+        },
     )

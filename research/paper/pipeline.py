@@ -12,6 +12,7 @@ and an index with captions to ``<root>/figures/README.md`` and
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ SWEEPS: dict[str, tuple[str, ...]] = {
     "digits": _DIGITS_QUICK,
     "digits_sgd": _DIGITS_QUICK,
     "digits_adam": _DIGITS_QUICK,
+    "digits_linear": ("regularizer.l1=[3e-3,1e-2,3e-2,0.1,0.3,1.0]",),
     "lasso_path": ("epochs=1500",),
     "loss_caveat": ("epochs=50",),
     "nonconvex_bias": ("data.seed=0", "num_seeds=2", "epochs=300"),
@@ -40,7 +42,8 @@ SWEEPS: dict[str, tuple[str, ...]] = {
 """The sweeps (``configs/sweep/<name>.yaml``) in the order they run -> overrides for --quick.
 
 The blog post's networks at --quick differ only in the number of seeds (the
-post's own setting, 100 epochs of batch-1 SGD, is fast)."""
+post's own setting, 100 epochs of batch-1 SGD, is fast); the exact linear path of
+``digits_linear`` in its strengths (its weakest ones take the longest)."""
 
 ADJUSTED = ("line_outliers_adjusted", ("num_seeds=3",))
 """Sweep of figure 10 and its --quick overrides; it runs last, with the widths pruned from
@@ -67,6 +70,7 @@ FIGURES: tuple[FigureStep, ...] = (
     nonconvex.fig17_thresholding,
     nonconvex.fig18_nonconvex_bias,
     nonconvex.fig19_nonconvex_network,
+    beyond.fig20_cross_validation,
 )
 """One function per figure, in the order of the index (by source document)."""
 
@@ -84,7 +88,9 @@ def _commands(widths: list[int], quick: bool) -> list[str]:
     ]
     runs.append((name, adjusted_quick, (f"'{_widths_override(widths)}'",)))
     return [
-        " ".join(["research-train -m", f"+sweep={sweep}", *(q if quick else ()), *extra])
+        " ".join(
+            ["research-train -m", f"+sweep={sweep}", *map(shlex.quote, q if quick else ()), *extra]
+        )
         for sweep, q, extra in runs
     ]
 
@@ -116,7 +122,8 @@ def build(root: Path = Path("outputs"), *, run: bool = False, quick: bool = Fals
     With ``run``, every sweep the figures need is launched (complete jobs are
     reused, so a second call only draws); the pruned architecture of figure
     10 is derived from the proximal-L1 runs before its own sweep runs.
-    ``quick`` runs (and names in the index) the small versions of the sweeps.
+    ``quick`` runs (and names in the index) the small versions of the sweeps, and
+    draws figure 20 from its small cross-validation.
     """
     from rich.progress import Progress
 
@@ -124,7 +131,7 @@ def build(root: Path = Path("outputs"), *, run: bool = False, quick: bool = Fals
     start = time.perf_counter()
     out = root / "figures"
     done: list[Figure] = []
-    sweeps = Sweeps(root)
+    sweeps = Sweeps(root, quick=quick)
     with Progress() as progress:
         task = progress.add_task("reproducing", total=(len(SWEEPS) + 1) * run + len(FIGURES))
         if run:

@@ -102,10 +102,16 @@ class Sweep:
 
 
 class Sweeps:
-    """Every multirun directory of ``root``, each read once, on first use."""
+    """Every multirun directory of ``root``, each read once, on first use.
 
-    def __init__(self, root: Path) -> None:
+    ``quick``: the sweeps were run at their small (``--quick``) sizes; a figure that
+    computes more than it reads (figure 20's cross-validation) then uses small settings
+    too.
+    """
+
+    def __init__(self, root: Path, *, quick: bool = False) -> None:
         self.root = Path(root)
+        self.quick = quick
         self._read: dict[str, Sweep] = {}
 
     def __getitem__(self, name: str) -> Sweep:
