@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from research.glm import _data as data
 from research.glm import _kernels as kernels
@@ -403,9 +404,12 @@ def glm_path(
         ym,
         ys,
     )
-    trace, ratios, passes, dev0 = solve(
-        problem, None if given is None else given / ys, ratio, count, tol, max_iter
-    )
+    # BLAS threads spinning beside the compiled loops slow them (the driver's few matrix
+    # products gain nothing from them); glmnet uses none.
+    with threadpool_limits(limits=1, user_api="blas"):
+        trace, ratios, passes, dev0 = solve(
+            problem, None if given is None else given / ys, ratio, count, tol, max_iter
+        )
     return _result(problem, trace, ratios, passes, dev0, w, classes)
 
 
