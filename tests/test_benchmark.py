@@ -11,7 +11,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
 
 
 @pytest.mark.slow
-def test_benchmark_quick_runs_every_case(tmp_path):
+@pytest.mark.glmnet
+def test_benchmark_quick_runs_every_case(tmp_path, glmnet_r):
     out = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
@@ -40,3 +41,23 @@ def test_benchmark_quick_runs_every_case(tmp_path):
     assert "4. Lasso path" in run.stdout and "1b. Cores" in run.stdout
     assert results["compile"]["cold_seconds"] > 0 and results["overhead"]["parameters"] > 0
     assert "1. Line with outliers" in run.stdout
+    glm = results["glm"]
+    # The glm case leaves glmnet out only with a reason; here it must have run (glmnet_r).
+    assert glm["glmnet_missing"] is None, glm["glmnet_missing"]
+    assert glm["versions"].startswith("R ") and "glmnet" in glm["versions"]
+    assert [r["family"] for r in glm["rows"]] == ["binomial", "multinomial", "poisson"]
+    for row in glm["rows"]:
+        systems = {"binomial": ("research", "glmnet", "sklearn", "celer"),
+                   "multinomial": ("research", "glmnet", "sklearn"),
+                   "poisson": ("research", "glmnet")}[row["family"]]  # fmt: skip
+        for system in systems:
+            entry = row[system]
+            assert entry["passes_check"] and entry["max_suboptimality"] <= 1e-6, (row, system)
+            assert entry["finished"] == row["strengths"] and entry["seconds"] > 0
+        # The same algorithm as glmnet: the same number of passes, give or take one.
+        assert abs(row["research"]["passes"] - row["glmnet"]["passes"]) <= 1
+        assert row["research/glmnet speed"] > 0
+    cv = glm["cv"]
+    assert cv["same_strengths"] and cv["same_alpha_min"] and cv["max_cv_mean_difference"] < 1e-8
+    assert cv["research"]["seconds"] > 0 and cv["research/glmnet speed"] > 0
+    assert "6. GLM paths" in run.stdout and "6b. glm_cv vs cv.glmnet" in run.stdout
