@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from research.glm import _data as data
 from research.glm import _kernels as kernels
+from research.glm import _multinomial as multinomial
 from research.glm._data import BIG, Standardized
 from research.glm._result import GLMPath
 
@@ -103,7 +104,7 @@ def _fit(problem: Problem, s: State, lam: float, lam_prev: float, thr: float, ma
     if problem.family == "multinomial":
         offset = np.zeros_like(Y)
         if problem.grouped:
-            return kernels.fit_grouped(
+            return multinomial.fit_grouped(
                 Z,
                 Y,
                 wt,
@@ -123,7 +124,7 @@ def _fit(problem: Problem, s: State, lam: float, lam_prev: float, thr: float, ma
                 s.r,
                 *common,
             )
-        return kernels.fit_multinomial(
+        return multinomial.fit_multinomial(
             Z,
             Y,
             wt,
