@@ -1,6 +1,7 @@
 """The compiled loops of ``research.lasso_path`` (numba): coordinate descent on a working
-set, in Gram or residual form with Anderson extrapolation, and one strength's outer loop
-(full duality gap, gap-safe screening, working set). See ``research.lasso``."""
+set, in Gram or residual form with Anderson extrapolation, the exact solve on a support,
+and one strength's outer loop (full duality gap, gap-safe screening, working set). See
+``research.lasso``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numba
 import numpy as np
 
 __all__ = ["solve"]
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+"""Compiled, releasing the GIL; sums may be reassociated (vectorized)."""
 
 FIRST_WORKING_SET = 10
 """Features in the first working set of a strength (at least; the support joins them)."""
@@ -26,16 +30,22 @@ ROUNDING = 1e-13
 never uses a smaller gap, and no solve aims below it (unless ``tol`` itself does)."""
 POLISH_FROM = 10.0
 POLISH = 1e-3
-"""Once the outer gap is at most ``POLISH_FROM * tol``, the inner solve runs on the support
-(and any zero coefficient violating its optimality condition) alone, down to a gap of
-``POLISH * tol``; a strength with a nonzero coefficient stops only after such a solve. At
-``tol`` itself a feature whose dual constraint is within about ``sqrt(tol)`` of active can
-keep a tiny spurious coefficient; the polish makes the zero pattern that of the solution
-(on the benchmark's shapes, that of scikit-learn's path at ``tol=1e-12``), and, restricted
-to the support, it is cheaper than the working-set solve it replaces."""
+"""Once the outer gap is at most ``POLISH_FROM * tol``, the support is polished: a strength
+with a nonzero coefficient stops only after an exact step on its support (residual form)
+or an inner solve on the support (and any zero coefficient violating its optimality
+condition) alone down to a gap of ``POLISH * tol``. At ``tol`` itself a feature whose dual
+constraint is within about ``sqrt(tol)`` of active can keep a tiny spurious coefficient;
+the polish makes the zero pattern that of the solution (on the benchmark's shapes, that
+of scikit-learn's path at ``tol=1e-12``), and, restricted to the support, it is cheaper
+than the working-set solve it replaces."""
+POLISH_EPOCHS = 4 * (ANDERSON + 1)
+"""Epochs of one polishing inner solve before the exact step is tried again (when the
+signs have changed since its last try)."""
+EXACT_DROPS = 3
+"""How many times one exact step may drop coefficients whose sign the solve flips."""
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _gap(a, b, l1, l2sq, r2, ry, dual_norm):
     """scikit-learn's duality gap (``cd_fast``, n-scaled) from the solution's statistics.
 
@@ -50,7 +60,7 @@ def _gap(a, b, l1, l2sq, r2, ry, dual_norm):
     return primal + 0.5 * scale * scale * (r2 + b * l2sq) - scale * ry
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _soft(z, a, denom):
     if z > a:
         return (z - a) / denom
@@ -59,7 +69,7 @@ def _soft(z, a, denom):
     return 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _gram_objective(qs, yy, v, qv, a, b):
     """The n-scaled primal objective of ``v`` from ``q`` and ``Q v`` (working set only)."""
     total = yy
@@ -68,7 +78,7 @@ def _gram_objective(qs, yy, v, qv, a, b):
     return 0.5 * total
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _cd_gram(Q, q, yy, w, ws, a, b, tol, max_epochs):
     """Cyclic coordinate descent over ``ws`` on the Gram form (``Q = X'X``, ``q = X'y``),
     every other coordinate of ``w`` being 0, with Anderson extrapolation; stops once the
@@ -126,7 +136,7 @@ def _cd_gram(Q, q, yy, w, ws, a, b, tol, max_epochs):
     return gap, epochs
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _cd_residual(X, y, r, norms, w, ws, a, b, tol, max_epochs):
     """Cyclic coordinate descent over ``ws`` keeping the residual ``r = y - X w``, with
     Anderson extrapolation; the working set's gap is checked every few epochs.
@@ -187,7 +197,7 @@ def _cd_residual(X, y, r, norms, w, ws, a, b, tol, max_epochs):
     return gap, epochs
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _objective(r, w, a, b):
     """The n-scaled primal objective from the residual."""
     total = 0.0
@@ -199,7 +209,7 @@ def _objective(r, w, a, b):
     return 0.5 * total + penalty
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _extrapolate(history):
     """Anderson extrapolation of the iterates in ``history`` (oldest first): the affine
     combination of the last ones whose differences have the smallest norm (the normal
@@ -250,7 +260,7 @@ def _extrapolate(history):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _statistics(gram, Q, X, q, y, yy, r, w, b, xta):
     """Fills ``xta = X'R - b w`` at ``w``; returns ``(||R||^2, R'y)``."""
     p = w.shape[0]
@@ -279,7 +289,7 @@ def _statistics(gram, Q, X, q, y, yy, r, w, b, xta):
     return r2, ry
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _zero(gram, X, r, w, j):
     """Sets ``w[j] = 0`` (a feature screened out while nonzero), keeping the residual."""
     if not gram:
@@ -288,7 +298,7 @@ def _zero(gram, X, r, w, j):
     w[j] = 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _summary(w, xta, alive, a, b):
     """``(||w||_1, ||w||^2, dual norm, largest |x_j' R| of an alive zero coefficient)``."""
     l1 = l2sq = dual_norm = violation = 0.0
@@ -304,7 +314,7 @@ def _summary(w, xta, alive, a, b):
     return l1, l2sq, dual_norm, violation
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _screen(gram, X, r, w, xta, alive, norms, a, b, radius, dual_norm, dist, candidates):
     """Gap-safe screening (up to rounding): a feature whose dual constraint lies farther
     than ``radius`` is 0 at the optimum and leaves ``alive``. The others go to
@@ -328,7 +338,7 @@ def _screen(gram, X, r, w, xta, alive, norms, a, b, radius, dual_norm, dist, can
     return count, support
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit
 def _working_set(w, xta, a, dist, candidates, count, support, size, polish):
     """The features of the next inner solve, and the working-set size to grow from.
     ``polish``: the support and the violators alone; otherwise the support first, then
@@ -349,15 +359,167 @@ def _working_set(w, xta, a, dist, candidates, count, support, size, polish):
     return candidates[:count].copy(), size
 
 
-@numba.njit(cache=True, nogil=True)
-def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
+@_jit
+def _cholesky_solve(G, rhs):
+    """``G^-1 rhs`` for a symmetric positive definite ``G`` (Cholesky, one step of
+    iterative refinement); ``None`` when ``G`` is not numerically positive definite."""
+    k = G.shape[0]
+    low = np.zeros((k, k))
+    for t in range(k):
+        for u in range(t + 1):
+            v = G[t, u]
+            for c in range(u):
+                v -= low[t, c] * low[u, c]
+            if t == u:
+                if not v > 1e-13 * G[t, t]:
+                    return None
+                low[t, t] = math.sqrt(v)
+            else:
+                low[t, u] = v / low[u, u]
+    x = np.zeros(k)
+    res = rhs.copy()
+    for _ in range(2):
+        z = res.copy()
+        for t in range(k):
+            for c in range(t):
+                z[t] -= low[t, c] * z[c]
+            z[t] /= low[t, t]
+        for t in range(k - 1, -1, -1):
+            for c in range(t + 1, k):
+                z[t] -= low[c, t] * z[c]
+            z[t] /= low[t, t]
+        for t in range(k):
+            x[t] += z[t]
+        for t in range(k):
+            v = rhs[t]
+            for c in range(k):
+                v -= G[t, c] * x[c]
+            res[t] = v
+    return x
+
+
+@_jit
+def _new_signs(w, signs):
+    """Whether the sign pattern of ``w`` differs from ``signs``; records it there."""
+    new = False
+    for j in range(w.shape[0]):
+        s = (w[j] > 0.0) - (w[j] < 0.0)
+        if s != signs[j]:
+            new = True
+            signs[j] = s
+    return new
+
+
+@_jit
+def _gram_rows(X, S, slots, members, cache):
+    """``X_S' X_S``, from a cache of the products among up to ``cache.shape[0]`` features
+    kept across calls: ``slots[j]`` is feature ``j``'s row in ``cache`` (-1: none),
+    ``members[0]`` the rows in use and ``members[1 + i]`` the feature of row ``i``. A
+    feature of ``S`` not in the cache joins it (at ``n`` products per member); a full
+    cache starts over."""
+    n, k = X.shape[0], S.shape[0]
+    missing = 0
+    for t in range(k):
+        missing += slots[S[t]] < 0
+    if members[0] + missing > cache.shape[0]:
+        for i in range(members[0]):
+            slots[members[1 + i]] = -1
+        members[0] = 0
+    for t in range(k):
+        j = S[t]
+        if slots[j] >= 0:
+            continue
+        c = members[0]
+        for i in range(c):
+            m = members[1 + i]
+            v = 0.0
+            for s in range(n):
+                v += X[s, j] * X[s, m]
+            cache[c, i] = cache[i, c] = v
+        v = 0.0
+        for s in range(n):
+            v += X[s, j] * X[s, j]
+        cache[c, c] = v
+        slots[j], members[1 + c] = c, j
+        members[0] = c + 1
+    G = np.empty((k, k))
+    for t in range(k):
+        for u in range(k):
+            G[t, u] = cache[slots[S[t]], slots[S[u]]]
+    return G
+
+
+@_jit
+def _exact(X, q, y, r, w, a, b, slots, members, cache):
+    """The solution on the support of ``w``, when its signs can be found (residual form).
+
+    On a fixed support ``S`` with signs ``s`` the optimality condition is the linear
+    system ``(X_S' X_S + b I) w_S = X_S' y - a s``. A coefficient whose sign the solution
+    flips leaves ``S`` and the system is solved again (``EXACT_DROPS`` times at most).
+    Sets ``w`` and ``r`` to it and returns True when it keeps every remaining sign and
+    lowers the objective; otherwise leaves them and returns False. ``slots``, ``members``
+    and ``cache``: the products ``x_i' x_j`` computed so far (``_gram_rows``).
+    """
+    n = X.shape[0]
+    S = np.flatnonzero(w)
+    k = S.shape[0]
+    if k == 0 or k > cache.shape[0] or (k >= n and b == 0.0):  # X_S'X_S: singular from n
+        return False
+    G = _gram_rows(X, S, slots, members, cache)
+    for t in range(k):
+        G[t, t] += b
+    keep = np.ones(k, dtype=np.bool_)
+    for _ in range(EXACT_DROPS + 1):
+        idx = np.flatnonzero(keep)
+        m = idx.shape[0]
+        sub, rhs = np.empty((m, m)), np.empty(m)
+        for t in range(m):
+            j = S[idx[t]]
+            rhs[t] = q[j] - (a if w[j] > 0.0 else -a)
+            for u in range(m):
+                sub[t, u] = G[idx[t], idx[u]]
+        v = _cholesky_solve(sub, rhs)
+        if v is None:
+            return False
+        flips = 0
+        for t in range(m):
+            flips += v[t] * w[S[idx[t]]] <= 0.0
+        if flips > max(EXACT_DROPS, m // 50):  # the support is far off: leave it to CD
+            return False
+        if flips == 0:
+            new = np.zeros(k)
+            for t in range(m):
+                new[idx[t]] = v[t]
+            trial = y.copy()
+            for t in range(k):
+                if new[t] != 0.0:
+                    for s in range(n):
+                        trial[s] -= new[t] * X[s, S[t]]
+            if not _objective(trial, new, a, b) < _objective(r, w[S], a, b):
+                return False
+            r[:] = trial
+            w[S] = new
+            return True
+        for t in range(m):
+            if v[t] * w[S[idx[t]]] <= 0.0:
+                keep[idx[t]] = False
+    return False
+
+
+@_jit
+def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter, slots, members, cache):
     """Minimizes one strength's objective from ``w`` (in place; ``r`` is the residual
     when not ``gram``). Returns ``(gap, epochs)``.
 
     Outer iterations: the full gap (done when at most ``tol``), gap-safe screening,
     a working set (support first, then the features closest to their dual constraint),
-    coordinate descent on it to ``INNER_TOL`` times the gap; within ``POLISH_FROM``
-    times ``tol``, on the support alone to ``POLISH`` times ``tol``.
+    coordinate descent on it to ``INNER_TOL`` times the gap. Within ``POLISH_FROM`` times
+    ``tol``: in residual form, the exact step on the support whenever its signs are new
+    (``_exact``: near the interpolating end of a p >> n path, coordinate descent needs
+    hundreds of epochs there, one Cholesky solve does not); otherwise, or when it fails,
+    coordinate descent on the support toward ``POLISH`` times ``tol``, ``POLISH_EPOCHS``
+    at a time. ``slots``, ``members``, ``cache``: the products the exact step keeps
+    across strengths (``_gram_rows``).
     """
     p = w.shape[0]
     alive = norms > 0.0  # an all-zero column keeps a zero weight
@@ -367,7 +529,8 @@ def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
     xta, dist = np.empty(p), np.empty(p)
     candidates = np.empty(p, dtype=np.int64)
     size = epochs = 0
-    polished = False
+    polished = False  # the last step: an exact solve, or a polish that reached its target
+    signs = np.zeros(p, dtype=np.int8)  # the sign pattern of the last exact step
     while True:
         r2, ry = _statistics(gram, Q, X, q, y, yy, r, w, b, xta)
         l1, l2sq, dual_norm, violation = _summary(w, xta, alive, a, b)
@@ -381,11 +544,26 @@ def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter):
         count, support = _screen(
             gram, X, r, w, xta, alive, norms, a, b, radius, dual_norm, dist, candidates
         )
-        polished = gap <= POLISH_FROM * tol
-        ws, size = _working_set(w, xta, a, dist, candidates, count, support, size, polished)
-        inner_tol = min(tol, max(POLISH * tol, ROUNDING * yy)) if polished else INNER_TOL * gap
-        if gram:
-            inner = _cd_gram(Q, q, yy, w, ws, a, b, inner_tol, max_iter - epochs)
+        near = gap <= POLISH_FROM * tol
+        if (
+            near
+            and not gram
+            and _new_signs(w, signs)
+            and _exact(X, q, y, r, w, a, b, slots, members, cache)
+        ):
+            _new_signs(w, signs)
+            polished = True
+            continue
+        ws, size = _working_set(w, xta, a, dist, candidates, count, support, size, near)
+        budget = max_iter - epochs
+        if near:  # on the support to POLISH x tol, back to the exact step now and then
+            inner_tol = min(tol, max(POLISH * tol, ROUNDING * yy))
+            budget = min(budget, POLISH_EPOCHS)
         else:
-            inner = _cd_residual(X, y, r, norms, w, ws, a, b, inner_tol, max_iter - epochs)
+            inner_tol = INNER_TOL * gap
+        if gram:
+            inner = _cd_gram(Q, q, yy, w, ws, a, b, inner_tol, budget)
+        else:
+            inner = _cd_residual(X, y, r, norms, w, ws, a, b, inner_tol, budget)
         epochs += inner[1]
+        polished = near and inner[0] <= inner_tol

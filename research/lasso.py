@@ -26,12 +26,17 @@ How, chosen by measurement against scikit-learn 1.9 and celer on three shapes
 * coordinate descent on the Gram matrix when ``n >= p`` (one update costs
   ``O(working set)``, not ``O(n)``), on the residual otherwise; the inner
   loops are compiled with numba;
-* a polish: once the gap is within 10 x ``tol``, coordinate descent runs on the
-  support alone to 1e-3 x ``tol``. At ``tol`` itself a feature whose dual
-  constraint is nearly active can keep a tiny spurious coefficient (scikit-learn's
-  path has them too); after the polish the zeros are the solution's (checked
-  against scikit-learn at ``tol=1e-13``), and the narrower solve costs less than
-  the working-set solve it replaces.
+* a polish: once the gap is within 10 x ``tol``, the support is solved exactly
+  when ``n < p`` (the linear system of its optimality condition, with the
+  signs of the current point; a coefficient whose sign flips is dropped), and
+  otherwise, or when that fails, by coordinate descent on the support alone to
+  1e-3 x ``tol``. At ``tol`` itself a feature whose dual constraint is nearly
+  active can keep a tiny spurious coefficient (scikit-learn's path has them
+  too); after the polish the zeros are the solution's (checked against
+  scikit-learn at ``tol=1e-13``), and the narrower solve costs less than the
+  working-set solve it replaces;
+* numba's loops may reassociate sums (``fastmath={"reassoc"}``), so that the
+  products ``x_j' r`` are vectorized.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ __all__ = ["lasso_path"]
 
 MAX_GRAM_FEATURES = 8192
 """The Gram matrix is used when ``n_samples >= n_features`` up to this many features."""
+EXACT_MAX_SUPPORT = 1024
+"""Without the Gram matrix, the exact step on the support (``_lasso_kernels._exact``)
+is tried for supports of up to this many features (it keeps their products)."""
 
 
 def _check(
@@ -152,9 +160,14 @@ def lasso_path(
     coefs = np.empty((p, grid.size), dtype=dtype)
     gaps = np.empty(grid.size)
     w, r = np.zeros(p), y.copy()
+    largest = p if l1_ratio < 1.0 else n - 1  # the largest support with a unique solution
+    cache = np.empty((0, 0) if gram else (min(largest, EXACT_MAX_SUPPORT),) * 2)
+    slots, members = np.full(p, -1, dtype=np.int64), np.zeros(1 + len(cache), dtype=np.int64)
     for k, alpha in enumerate(grid):
         a, b = alpha * l1_ratio * n, alpha * (1.0 - l1_ratio) * n
-        gap, _ = solve(gram, Q, X, xy, y, yy, r, norms, w, a, b, tol * yy, max_iter)
+        gap, _ = solve(
+            gram, Q, X, xy, y, yy, r, norms, w, a, b, tol * yy, max_iter, slots, members, cache
+        )
         if gap > tol * yy:
             warnings.warn(
                 f"lasso_path: alpha={alpha:.6g} did not converge in max_iter={max_iter} "

@@ -11,6 +11,7 @@ from sklearn.linear_model import enet_path
 from sklearn.linear_model import lasso_path as sk_lasso_path
 
 import research
+from research._lasso_kernels import _exact
 from research.lasso import lasso_path
 
 from helpers import regression_problem
@@ -248,3 +249,62 @@ def test_screening_keeps_an_active_feature_when_the_gap_rounds_to_zero(zero_colu
     np.testing.assert_array_equal(alphas, [1 / 8, a / 8])
     assert not coefs[:, 0].any()
     _check_orthogonal_solution(X, y, a, coefs[:, 1], rtol=1e-6)
+
+
+def _exact_inputs(X, y, w):
+    """The arguments of ``_lasso_kernels._exact`` for ``w`` (residual form, empty cache)."""
+    n, p = X.shape
+    X = np.asfortranarray(X, dtype=np.float64)
+    r = y - X @ w
+    cache = np.empty((p, p))
+    return X, X.T @ y, y, r, w.copy(), np.full(p, -1, dtype=np.int64), np.zeros(n, np.int64), cache
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
+def test_exact_step_solves_the_support_and_drops_a_spurious_coefficient(l1_ratio):
+    """With p >> n near the interpolating end, the support's linear system gives the
+    solution to rounding (scikit-learn at tol=1e-14 agrees to 1e-9) from a point with
+    the right signs but coefficients off by 10%, and from one with a spurious coefficient
+    (the feature nearest to its dual constraint, with that constraint's sign, as coordinate
+    descent leaves one), which it drops; the products it keeps serve the second call."""
+    X, y = _problem(60, 300, informative=10, seed=4)
+    n = len(y)
+    alpha = 0.02
+    _, sk, _ = enet_path(X, y, alphas=[alpha], l1_ratio=l1_ratio, tol=1e-14, max_iter=10**6)
+    solution = sk[:, 0]
+    support = np.flatnonzero(solution)
+    assert support.size > 10 and (support.size < n - 1 or l1_ratio < 1)
+    a, b = alpha * l1_ratio * n, alpha * (1 - l1_ratio) * n
+    start = solution * np.random.default_rng(0).uniform(0.9, 1.1, solution.size)
+    args = _exact_inputs(X, y, start)
+    X_, q, y_, r, w, slots, members, cache = args
+    assert _exact(X_, q, y_, r, w, a, b, slots, members, cache)
+    np.testing.assert_allclose(w, solution, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(r, y - X @ w, atol=1e-10)
+    assert members[0] == support.size  # every product of the support kept
+    off = np.setdiff1d(np.arange(X.shape[1]), support)
+    spurious = off[np.argmax(np.abs(X[:, off].T @ (y - X @ solution)))]
+    start = solution.copy()
+    start[spurious] = 1e-3 * np.sign(X[:, spurious] @ (y - X @ solution))
+    r = y - X @ start
+    w = start.copy()
+    assert _exact(X_, q, y_, r, w, a, b, slots, members, cache)
+    assert w[spurious] == 0.0
+    np.testing.assert_allclose(w, solution, rtol=0, atol=1e-9)
+    assert members[0] == support.size + 1
+
+
+def test_exact_step_refuses_a_support_it_cannot_solve():
+    """Signs far off (half the support flipped), or a support of n features: the step
+    changes nothing and says so, and coordinate descent goes on from the same point."""
+    X, y = _problem(40, 200, informative=10, seed=2)
+    n = len(y)
+    _, sk, _ = sk_lasso_path(X, y, alphas=[0.05], tol=1e-14, max_iter=10**6)
+    wrong = sk[:, 0].copy()
+    nz = np.flatnonzero(wrong)
+    wrong[nz[::2]] *= -1
+    for start in (wrong, np.r_[np.ones(n), np.zeros(X.shape[1] - n)]):
+        X_, q, y_, r, w, slots, members, cache = _exact_inputs(X, y, start)
+        before = (r.copy(), w.copy())
+        assert not _exact(X_, q, y_, r, w, 0.05 * n, 0.0, slots, members, cache)
+        assert np.array_equal(r, before[0]) and np.array_equal(w, before[1])
