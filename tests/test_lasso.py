@@ -253,11 +253,12 @@ def test_screening_keeps_an_active_feature_when_the_gap_rounds_to_zero(zero_colu
 
 def _exact_inputs(X, y, w):
     """The arguments of ``_lasso_kernels._exact`` for ``w`` (residual form, empty cache)."""
-    n, p = X.shape
+    p = X.shape[1]
     X = np.asfortranarray(X, dtype=np.float64)
     r = y - X @ w
     cache = np.empty((p, p))
-    return X, X.T @ y, y, r, w.copy(), np.full(p, -1, dtype=np.int64), np.zeros(n, np.int64), cache
+    members = np.zeros(1 + len(cache), np.int64)
+    return X, X.T @ y, y, r, w.copy(), np.full(p, -1, dtype=np.int64), members, cache
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
