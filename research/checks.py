@@ -5,12 +5,13 @@ Traced values (inside ``jit`` / ``vmap``) cannot be inspected and pass through.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import jax
 import numpy as np
 
-__all__ = ["check_nonnegative", "is_traced"]
+__all__ = ["check_nonnegative", "check_strengths", "is_traced"]
 
 
 def is_traced(value: Any) -> bool:
@@ -41,3 +42,24 @@ def check_nonnegative(name: str, value: Any, *, allow_tree: bool = False) -> Any
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError(f"{name}: expected a finite number >= 0, got {leaf!r}")
     return value
+
+
+def check_strengths(alphas: Any) -> int | np.ndarray:
+    """A path's ``alphas``: an int >= 1 (the size of a computed grid), returned as an int,
+    or a 1-D array of finite strengths >= 0, returned as float64 in decreasing order.
+    Anything else is a ``ValueError`` naming ``alphas``."""
+    if isinstance(alphas, Integral) and not isinstance(alphas, bool):
+        if int(alphas) < 1:
+            raise ValueError(f"alphas: expected an int >= 1 or an array of strengths, got {alphas}")
+        return int(alphas)
+    try:
+        values = np.asarray(alphas, dtype=np.float64) if alphas is not None else None
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"alphas: expected an int >= 1 or a 1-D array of strengths, got {alphas!r}"
+        )
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError("alphas: strengths must be finite and >= 0")
+    return np.sort(values)[::-1].copy()

@@ -49,6 +49,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from sklearn.exceptions import ConvergenceWarning
 
 from research._lasso_kernels import solve
+from research.checks import check_strengths
 
 __all__ = ["lasso_path"]
 
@@ -80,9 +81,7 @@ def _check(
         raise ValueError(f"l1_ratio: expected a number in [0, 1], got {l1_ratio!r}")
     if not isinstance(tol, Real) or not tol >= 0:
         raise ValueError(f"tol: expected a number >= 0, got {tol!r}")
-    if isinstance(alphas, Integral) and not isinstance(alphas, bool):
-        if alphas < 1:
-            raise ValueError(f"alphas: expected an int >= 1 or an array of strengths, got {alphas}")
+    if isinstance(check_strengths(alphas), int):
         if not isinstance(eps, Real) or not eps > 0:
             raise ValueError(f"eps: expected a number > 0, got {eps!r}")
         if l1_ratio == 0:
@@ -90,14 +89,6 @@ def _check(
                 "l1_ratio: a grid of strengths (alphas an int) needs l1_ratio > 0; "
                 "pass alphas as an array for ridge (l1_ratio=0)"
             )
-    else:
-        values = np.asarray(alphas, dtype=np.float64) if alphas is not None else None
-        if values is None or values.ndim != 1 or values.size == 0:
-            raise ValueError(
-                f"alphas: expected an int >= 1 or a 1-D array of strengths, got {alphas!r}"
-            )
-        if not np.all(np.isfinite(values)) or np.any(values < 0):
-            raise ValueError("alphas: strengths must be finite and >= 0")
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     X = np.asfortranarray(X, dtype=np.float64)
     return X, np.ascontiguousarray(y, dtype=np.float64), dtype

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from research.checks import check_strengths
+
 FAMILIES = ("gaussian", "binomial", "multinomial", "poisson")
 BIG = 9.9e35
 """glmnet's ``big``: infinite limits, and the first strength of a computed grid."""
@@ -158,20 +160,12 @@ def strengths(
     alphas: Any, alpha_min_ratio: Any, n: int, p: int
 ) -> tuple[np.ndarray | None, float, int]:
     """``(given strengths in decreasing order or None, alpha_min_ratio, number)``."""
-    if isinstance(alphas, Integral) and not isinstance(alphas, bool):
-        if int(alphas) < 1:
-            raise ValueError(f"alphas: expected an int >= 1 or an array of strengths, got {alphas}")
+    checked = check_strengths(alphas)
+    if isinstance(checked, int):
         ratio = (1e-2 if n < p else 1e-4) if alpha_min_ratio is None else alpha_min_ratio
         ratio = real("alpha_min_ratio", ratio, lambda v: 0 < v < 1, "a number in (0, 1)")
-        return None, ratio, int(alphas)
-    values = np.asarray(alphas, dtype=np.float64) if alphas is not None else None
-    if values is None or values.ndim != 1 or values.size == 0:
-        raise ValueError(
-            f"alphas: expected an int >= 1 or a 1-D array of strengths, got {alphas!r}"
-        )
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError("alphas: strengths must be finite and >= 0")
-    return np.sort(values)[::-1].copy(), 0.0, values.size
+        return None, ratio, checked
+    return checked, 0.0, checked.size
 
 
 @dataclasses.dataclass

@@ -170,6 +170,15 @@ def _safe_norm(w: jax.Array, axis: tuple[int, ...]) -> jax.Array:
     return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1)), 0)
 
 
+def _check_scalar_step(penalty: str, step: Any) -> None:
+    """A group penalty's proximal map takes a scalar step only."""
+    if jnp.ndim(step) != 0:
+        raise ValueError(
+            f"step: {penalty}'s proximal map needs a scalar step (a per-coordinate "
+            "metric has no closed form for a group penalty)"
+        )
+
+
 class GroupLasso(Regularizer):
     """``strength * sum_g sqrt(|g|) * ||w_g||_2``: zeroes whole groups (neurons).
 
@@ -234,11 +243,7 @@ class GroupLasso(Regularizer):
         return cast(self.strength, w) * root * w / jnp.where(norm > 0, norm, 1)
 
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
-        if jnp.ndim(step) != 0:
-            raise ValueError(
-                "step: GroupLasso's proximal map needs a scalar step (a per-coordinate "
-                "metric has no closed form for a group penalty)"
-            )
+        _check_scalar_step("GroupLasso", step)
         axes, root = self._groups(w)
         norm = _safe_norm(w, axes)
         threshold = cast(step, w) * cast(self.strength, w) * root
@@ -291,11 +296,7 @@ class SparseGroupLasso(Regularizer):
         return cast(self.l1, w) * jnp.sign(w) + self._groups().leaf_grad(w)
 
     def leaf_prox(self, w: jax.Array, step: Any) -> jax.Array:
-        if jnp.ndim(step) != 0:
-            raise ValueError(
-                "step: SparseGroupLasso's proximal map needs a scalar step (a per-coordinate "
-                "metric has no closed form for a group penalty)"
-            )
+        _check_scalar_step("SparseGroupLasso", step)
         shrunk = soft_threshold(w, cast(step, w) * cast(self.l1, w))
         return self._groups().leaf_prox(shrunk, step)
 
