@@ -342,9 +342,9 @@ def solve(gram, Q, X, q, y, yy, r, norms, w, a, b, tol, max_iter, slots, members
             continue
         ws, size = _working_set(w, xta, a, dist, candidates, count, support, size, near)
         budget = max_iter - epochs
-        if near:  # on the support to POLISH x tol, back to the exact step now and then
+        if near:  # on the support to POLISH x tol (residual form: back to the exact step)
             inner_tol = min(tol, max(POLISH * tol, ROUNDING * yy))
-            budget = min(budget, POLISH_EPOCHS)
+            budget = budget if gram else min(budget, POLISH_EPOCHS)
         else:
             inner_tol = INNER_TOL * gap
         if gram:
