@@ -103,3 +103,75 @@ class Results:
                 for s in range(self.num_seeds)
             ]
         )
+
+    def model(self, seed: int = 0, strength: int = 0) -> Any:
+        """The trained model of one seed and strength, as ``research.layers.Sequential``.
+
+        The config's model (``research.models``) with the job's params; an
+        ``mlp`` / ``classifier`` / ``linear`` becomes the ``Sequential`` of
+        its ``Dense`` layers, its activation on every layer but the last
+        (which outputs what the engine's model does: a classifier's logits).
+
+        Raises:
+          ValueError: naming ``seed`` or ``strength`` when out of range.
+        """
+        from flax import nnx
+
+        from research import layers
+
+        for name, value, count in (
+            ("seed", seed, self.num_seeds),
+            ("strength", strength, self.num_strengths),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ValueError(f"{name}: expected an integer, got {value!r}")
+            if not 0 <= value < count:
+                raise ValueError(
+                    f"{name}: expected 0 to {count - 1} (this job has {count}), got {value}"
+                )
+        data = self.dataset()
+        config = dict(self.config["model"])
+        if config.get("name") == "keras":  # as the engine built it (research.engine.step.model_fn)
+            config["_kernel_regularizers"] = self.config["regularizer"]["name"] == "none"
+        graph = models.graphdef(config, data.in_features, data.out_features)
+        module = models.merge(graph, self.params_tree(int(seed), int(strength)))
+        if isinstance(module, layers.Sequential):
+            return module
+        if not isinstance(module, models.MLP):
+            raise TypeError(f"model.name: no Sequential form of {type(module).__name__}")
+        activation = None if module.activation == "identity" else module.activation
+        dense = [nnx.clone(layer) for layer in module.layers]
+        for layer in dense[:-1]:
+            layer.activation = activation
+        return layers.Sequential(dense, input_shape=(data.in_features,))
+
+    def to_keras(self, seed: int = 0, strength: int = 0, *, prune: bool = False) -> Any:
+        """The trained model of one seed and strength as a Keras 3 model.
+
+        ``research.port.to_keras_model`` of ``model(seed, strength)`` (the
+        params bit for bit), not compiled. The job's regularizer, optimizer and
+        loss are not attached (they may have no Keras form); a Keras file's own
+        layer penalties and constraints are, unless the job's regularizer
+        replaced its kernel regularizers.
+
+        Args:
+          seed: the seed index, ``0 .. num_seeds - 1``.
+          strength: the strength index, ``0 .. num_strengths - 1``.
+          prune: first remove the units that cannot change the output
+            (``research.port.prune``).
+
+        Returns:
+          A ``keras.Sequential``.
+
+        Raises:
+          ValueError: naming ``seed`` or ``strength`` when out of range.
+
+        Example::
+
+          keras_model = load_job("outputs/job").to_keras(seed=1, strength=2, prune=True)
+          keras_model.save("model.keras")
+        """
+        from research import port
+
+        model = self.model(seed, strength)
+        return port.to_keras_model(port.prune(model) if prune else model)

@@ -54,7 +54,7 @@ def test_adjusted_mlp_and_classifier_and_linear_shapes():
 
 def test_model_config_errors_name_the_key():
     with pytest.raises(ValueError, match="model.activation"):
-        _mlp([1, 2, 1], activation="gelu")
+        _mlp([1, 2, 1], activation="selu")
     with pytest.raises(ValueError, match=r"model.widths: \[2, 3, 1\] does not fit the data"):
         models.build_model({"name": "mlp", "widths": [2, 3, 1]}, 1, 1, nnx.Rngs(0))
     with pytest.raises(ValueError, match="model.name"):

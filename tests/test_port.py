@@ -230,9 +230,9 @@ def test_uncompiled_model_has_no_optimizer_or_loss():
 @pytest.mark.parametrize(
     ("layer", "match"),
     [
-        (lambda: keras.layers.BatchNormalization(name="bn"), "BatchNormalization 'bn'"),
+        (lambda: keras.layers.UnitNormalization(name="un"), "UnitNormalization 'un'"),
         (lambda: keras.layers.LSTM(2, name="rnn"), "LSTM 'rnn'"),
-        (lambda: keras.layers.Dense(2, activation="elu", name="d"), "activation 'elu'"),
+        (lambda: keras.layers.Dense(2, activation="selu", name="d"), "activation 'selu'"),
         (
             lambda: keras.layers.Dense(2, kernel_constraint=keras.constraints.Constraint()),
             "Constraint",

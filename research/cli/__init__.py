@@ -1,2 +1,2 @@
 """The command lines: ``research-train`` (``train``), ``research-aggregate``
-(``aggregate``) and ``research-figures`` (``figures``)."""
+(``aggregate``), ``research-figures`` (``figures``) and ``research-export`` (``export``)."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -20,6 +21,25 @@ from research.trees import entry_key
 Penalty = Regularizer | Callable[[jax.Array], jax.Array] | None
 Constraint = Callable[[jax.Array], jax.Array] | None
 
+
+def _elu(x: jax.Array) -> jax.Array:
+    """Keras's ``elu`` (alpha 1): ``x`` for ``x > 0``, else ``exp(x) - 1``.
+
+    ``exp(x) - 1`` rather than ``expm1``, as TensorFlow's ``Elu`` kernel computes it.
+    """
+    return jnp.where(x > 0, x, jnp.exp(jnp.minimum(x, 0)) - 1)
+
+
+# TensorFlow's LeakyRelu takes its slope as a float32 attribute: 0.2 rounded to
+# float32 (0.20000000298...) is the slope in float64 too.
+_LEAKY_SLOPE = float(np.float32(0.2))
+
+
+def _leaky_relu(x: jax.Array) -> jax.Array:
+    """Keras's ``leaky_relu`` activation: ``x`` for ``x > 0``, else ``0.2 * x``."""
+    return jnp.where(x > 0, x, x * jnp.asarray(_LEAKY_SLOPE, x.dtype))
+
+
 ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
     None: lambda x: x,
     "linear": lambda x: x,
@@ -27,6 +47,12 @@ ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
     "tanh": jnp.tanh,
     "sigmoid": jax.nn.sigmoid,
     "softmax": lambda x: jax.nn.softmax(x, axis=-1),
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),  # Keras's default: the erf form
+    "elu": _elu,
+    "softplus": jax.nn.softplus,
+    "silu": jax.nn.silu,  # x * sigmoid(x)
+    "swish": jax.nn.silu,  # Keras's alias of silu
+    "leaky_relu": _leaky_relu,
 }
 
 
@@ -88,6 +114,9 @@ class Layer(nnx.Module):
 
     ``regularization_loss`` and ``constraints`` find every ``Layer`` in a model.
     A subclass calls ``_init_regularizers`` and returns ``self._activity(out)``.
+    ``weight_names`` lists the weights with a ``<name>_regularizer`` and a
+    ``<name>_constraint`` attribute (``kernel`` and ``bias`` unless a subclass
+    says otherwise, as ``BatchNormalization``'s ``gamma`` and ``beta``).
 
     Example::
 
@@ -97,6 +126,8 @@ class Layer(nnx.Module):
           def __call__(self, x):
               return self._activity(2 * x)
     """
+
+    weight_names: ClassVar[tuple[str, ...]] = ("kernel", "bias")
 
     def _init_regularizers(
         self,
@@ -112,12 +143,16 @@ class Layer(nnx.Module):
         """Sets the ``*_regularizer`` / ``*_constraint`` keywords (others default to None)."""
         self.kernel_regularizer: Penalty = kernel_regularizer
         self.bias_regularizer: Penalty = bias_regularizer
-        self.activity_regularizer: Penalty = activity_regularizer
         self.kernel_constraint: Constraint = kernel_constraint
         self.bias_constraint: Constraint = bias_constraint
         if options:
             raise TypeError(f"unexpected keyword(s) {sorted(options)}")
-        if self.activity_regularizer is not None:
+        self._init_activity(dtype, activity_regularizer)
+
+    def _init_activity(self, dtype: Any, activity_regularizer: Penalty) -> None:
+        """Sets ``activity_regularizer`` (and its ``ActivityLoss`` when there is one)."""
+        self.activity_regularizer: Penalty = activity_regularizer
+        if activity_regularizer is not None:
             # Only a layer with an activity penalty has this variable.
             self.activity_loss: ActivityLoss = ActivityLoss(jnp.zeros((), dtype))
 
@@ -131,10 +166,10 @@ class Layer(nnx.Module):
         return outputs
 
     def weight_penalty(self) -> jax.Array:
-        """``kernel_regularizer(kernel) + bias_regularizer(bias)`` (undivided)."""
+        """``<name>_regularizer(<name>)`` summed over ``weight_names`` (undivided)."""
         total = jnp.zeros(())
-        for reg, name in ((self.kernel_regularizer, "kernel"), (self.bias_regularizer, "bias")):
-            w = getattr(self, name, None)
+        for name in self.weight_names:
+            reg, w = getattr(self, f"{name}_regularizer", None), getattr(self, name, None)
             if reg is not None and w is not None:
                 total = total + _penalty(reg, w[...])
         return total
@@ -149,9 +184,10 @@ def regularization_loss(model: nnx.Module) -> jax.Array:
     """The total penalty of a model.
 
     Every layer's ``kernel_regularizer(kernel) + bias_regularizer(bias)``
-    (undivided) plus the activity penalties stored by the most recent call
-    (zero before any call). Inside ``nnx.value_and_grad`` after ``m(x)``,
-    gradients flow through the activity penalties of that call.
+    (``gamma`` / ``beta`` for the normalization layers; undivided) plus the
+    activity penalties stored by the most recent call (zero before any call).
+    Inside ``nnx.value_and_grad`` after ``m(x)``, gradients flow through the
+    activity penalties of that call.
 
     Args:
       model: an NNX module containing ``Layer`` s.
@@ -175,7 +211,8 @@ def regularization_loss(model: nnx.Module) -> jax.Array:
 def constraints(model: nnx.Module) -> optax.GradientTransformation:
     """An optax transform, chained last, applying the layers' weight constraints.
 
-    A parameter with a ``kernel_constraint`` / ``bias_constraint`` gets the
+    A parameter with a ``kernel_constraint`` / ``bias_constraint`` (for the
+    normalization layers ``gamma_constraint`` / ``beta_constraint``) gets the
     update ``constraint(params + updates) - params``, so it becomes (to rounding)
     ``constraint(params + updates)``, as Keras's optimizers assign
     ``variable.constraint(variable)`` after the step; other updates pass through.
@@ -194,7 +231,8 @@ def constraints(model: nnx.Module) -> optax.GradientTransformation:
     """
     table: dict[tuple[str, ...], Callable[[jax.Array], jax.Array]] = {}
     for path, layer in _layers(model):
-        for name, fn in (("kernel", layer.kernel_constraint), ("bias", layer.bias_constraint)):
+        for name in layer.weight_names:
+            fn = getattr(layer, f"{name}_constraint", None)
             if fn is not None and getattr(layer, name, None) is not None:
                 table[(*(str(p) for p in path), name)] = fn
 

@@ -1,4 +1,4 @@
-"""Layers with weights: ``Dense``, ``Conv``; and ``ActivityRegularization``.
+"""Layers with weights: ``Dense``, ``Conv`` (2-D), ``Conv1D``; and ``ActivityRegularization``.
 
 Private: import the public names from ``research.layers``.
 """
@@ -6,7 +6,7 @@ Private: import the public names from ``research.layers``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +53,9 @@ class Dense(Layer):
     Args:
       in_features: input width.
       out_features: output width (Keras's ``units``).
-      activation: None / "linear", "relu", "tanh", "sigmoid" or "softmax".
+      activation: None or a name in ``ACTIVATIONS`` ("linear", "relu", "tanh",
+        "sigmoid", "softmax", "gelu", "elu", "softplus", "silu" / "swish",
+        "leaky_relu"), computed as Keras's TensorFlow backend does.
       use_bias: whether to add a bias.
       kernel_regularizer: penalty on the kernel: a ``research.regularizers``
         object (its ``leaf_value``, whatever the mask) or a callable ``w -> scalar``.
@@ -121,11 +123,12 @@ class Dense(Layer):
         return self._activity(ACTIVATIONS[self.activation](self.preactivation(x)))
 
 
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    pair = (int(value), int(value)) if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"{name}: expected a positive int or two of them, got {value!r}")
-    return pair
+def _tuple(value: int | Sequence[int], rank: int, name: str) -> tuple[int, ...]:
+    """``value`` as ``rank`` positive ints (an int is repeated), else a ValueError."""
+    values = (int(value),) * rank if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(values) != rank or min(values) < 1:
+        raise ValueError(f"{name}: expected a positive int or {rank} of them, got {value!r}")
+    return values
 
 
 class Conv(Layer):
@@ -142,12 +145,19 @@ class Conv(Layer):
       padding: "valid" or "same".
       activation, use_bias, kernel_regularizer, ... rngs: as for ``Dense``.
 
+    Raises:
+      ValueError: for another padding or activation, or a size or stride below 1.
+
     Example::
 
       conv = Conv(3, 8, 3, strides=2, padding="same", kernel_regularizer=L2(0.01),
                   rngs=nnx.Rngs(0))
       y = conv(jnp.ones((4, 9, 9, 3)))  # shape (4, 5, 5, 8)
     """
+
+    _RANK: ClassVar[int] = 2
+    _DIMENSIONS: ClassVar[tuple[str, str, str]] = ("NHWC", "HWIO", "NHWC")
+    _PADDINGS: ClassVar[tuple[str, ...]] = ("valid", "same")
 
     def __init__(
         self,
@@ -169,12 +179,12 @@ class Conv(Layer):
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
     ) -> None:
-        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-            raise ValueError(f"padding: expected 'valid' or 'same', got {padding!r}")
+        if not isinstance(padding, str) or padding.lower() not in self._PADDINGS:
+            raise ValueError(f"padding: expected one of {self._PADDINGS}, got {padding!r}")
         self.in_features: int = int(in_features)
         self.out_features: int = int(out_features)
-        self.kernel_size: tuple[int, int] = _pair(kernel_size, "kernel_size")
-        self.strides: tuple[int, int] = _pair(strides, "strides")
+        self.kernel_size: tuple[int, ...] = _tuple(kernel_size, self._RANK, "kernel_size")
+        self.strides: tuple[int, ...] = _tuple(strides, self._RANK, "strides")
         self.padding: str = padding.lower()
         self.activation: str | None = _check_activation(activation)
         self._init_regularizers(
@@ -200,18 +210,53 @@ class Conv(Layer):
 
     def preactivation(self, x: jax.Array) -> jax.Array:
         """``conv(x, kernel) + bias``: the output before the activation."""
+        padding = self.padding.upper()
+        if padding == "CAUSAL":  # Keras's Conv1D: k - 1 zeros before the first step
+            x = jnp.pad(x, ((0, 0), (self.kernel_size[0] - 1, 0), (0, 0)))
+            padding = "VALID"
         y = jax.lax.conv_general_dilated(
             x,
             self.kernel[...],
             window_strides=self.strides,
             # lax's "SAME" is TF's: total = max((ceil(n/s)-1)*s + k - n, 0), total//2 before.
-            padding=self.padding.upper(),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            padding=padding,
+            dimension_numbers=self._DIMENSIONS,
         )
         return y if self.bias is None else y + self.bias[...]
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self._activity(ACTIVATIONS[self.activation](self.preactivation(x)))
+
+
+class Conv1D(Conv):
+    """``keras.layers.Conv1D`` (channels last): ``activation(conv(x, kernel) + bias)``.
+
+    Inputs ``(batch, steps, channels)``, a kernel in Keras's layout
+    ``(k, in, out)``; ``padding="same"`` pads as TF's ``"SAME"`` (the odd step
+    after), ``padding="causal"`` pads ``k - 1`` zeros before the first step, so
+    output ``t`` sees inputs ``t - k + 1 .. t`` only. A ``Conv`` in every other
+    respect (its keywords, penalties, constraints and initializers).
+
+    Args:
+      in_features: input channels.
+      out_features: output channels (Keras's ``filters``).
+      kernel_size: an int or ``(k,)``.
+      strides: an int or ``(s,)``.
+      padding: "valid", "same" or "causal".
+      activation, use_bias, kernel_regularizer, ... rngs: as for ``Dense``.
+
+    Raises:
+      ValueError: for another padding or activation, or a size or stride below 1.
+
+    Example::
+
+      conv = Conv1D(2, 4, 3, padding="causal", kernel_regularizer=L1(0.01), rngs=nnx.Rngs(0))
+      y = conv(jnp.ones((8, 20, 2)))  # shape (8, 20, 4)
+    """
+
+    _RANK: ClassVar[int] = 1
+    _DIMENSIONS: ClassVar[tuple[str, str, str]] = ("NWC", "WIO", "NWC")
+    _PADDINGS: ClassVar[tuple[str, ...]] = ("valid", "same", "causal")
 
 
 class ActivityRegularization(Layer):

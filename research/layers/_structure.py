@@ -14,6 +14,8 @@ from flax import nnx
 
 from research.layers._base import ACTIVATIONS
 from research.layers._core import ActivityRegularization, Conv, Dense
+from research.layers._normalization import BatchNormalization
+from research.layers._transform import Activation
 
 # The final activations whose input Keras's TensorFlow backend uses as logits in
 # a compiled loss (``_get_logits`` in keras/src/backend/tensorflow/nn.py).
@@ -87,7 +89,8 @@ class Sequential(nnx.Module):
     """``keras.Sequential``: calls its layers in order; parameters are ``layers/<i>/...``.
 
     ``training`` and ``rngs`` reach the ``Dropout`` layers (and nested
-    ``Sequential`` s); the other layers take the input alone.
+    ``Sequential`` s), ``training`` the ``BatchNormalization`` layers (batch
+    statistics, updating the moving ones); the other layers take the input alone.
 
     Args:
       *layers: the layers (callables), or one list of them.
@@ -127,9 +130,10 @@ class Sequential(nnx.Module):
     ) -> tuple[jax.Array, jax.Array | None]:
         """The output, and the logits of a final softmax / sigmoid when there is one.
 
-        The logits are the input of the last layer's softmax or sigmoid when
-        every layer after it passes its input through unchanged (an
-        ``ActivityRegularization``, a ``Dropout`` not dropping): the tensor
+        The logits are the input of the last layer's softmax or sigmoid (of a
+        ``Dense``, ``Conv`` or ``Activation``) when every layer after it passes
+        its input through unchanged (an ``ActivityRegularization``, a linear
+        ``Activation``, a ``Dropout`` not dropping): the tensor
         from which Keras's TensorFlow backend computes a cross-entropy that
         is not ``from_logits`` in a compiled ``fit``. None otherwise.
 
@@ -149,10 +153,16 @@ class Sequential(nnx.Module):
             elif isinstance(layer, Dropout):
                 dropping = training and layer.rate > 0
                 x, logits = layer(x, training=training, rngs=rngs), None if dropping else logits
+            elif isinstance(layer, BatchNormalization):
+                x, logits = layer(x, training=training), None
             elif isinstance(layer, Dense | Conv):
                 z = layer.preactivation(x)
                 x = layer._activity(ACTIVATIONS[layer.activation](z))
                 logits = z if layer.activation in LOGIT_ACTIVATIONS else None
+            elif isinstance(layer, Activation):
+                z, x = x, layer(x)
+                if layer.activation not in (None, "linear"):  # linear: x itself, as in Keras
+                    logits = z if layer.activation in LOGIT_ACTIVATIONS else None
             elif isinstance(layer, ActivityRegularization):
                 x = layer(x)  # the identity
             else:

@@ -9,10 +9,16 @@ constraints chained last) and the compiled loss plus the layers' penalties.
 does, and ``ported.model`` works with ``nnx.Optimizer`` in one's own loop.
 ``load_keras_model(path)`` reads a ``.keras`` file with Keras's safe mode on.
 
+Back to Keras: ``to_keras_model(model)`` builds the Keras model of a
+``research.layers`` model (same weights bit for bit, regularizers,
+constraints, initializers; one ``EXPORTERS`` entry per layer class), and
+``prune(model)`` first removes the units whose weights make them irrelevant.
+
 Example::
 
   ported = research.port.from_keras_model(keras_model)
   model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
+  research.port.to_keras_model(research.port.prune(model)).save("small.keras")
 """
 
 from research.port._cache import (
@@ -22,9 +28,11 @@ from research.port._cache import (
     cached_variables,
     file_version,
 )
+from research.port._export import EXPORTERS, keras_loss, to_keras_model
 from research.port._file import load_keras_model
 from research.port._fit import FitResult, fit
 from research.port._init import from_keras_initializer
+from research.port._keras_layers import Context, Exported, Exporter
 from research.port._loss import KerasLoss, from_keras_loss
 from research.port._model import (
     SUPPORTED_LAYERS,
@@ -36,12 +44,19 @@ from research.port._model import (
     reinitialize,
     variable_paths,
 )
+from research.port._prune import PASS_THROUGH, Through, prune, remove_units
 
 __all__ = [
+    "EXPORTERS",
+    "PASS_THROUGH",
     "SUPPORTED_LAYERS",
+    "Context",
+    "Exported",
+    "Exporter",
     "FitResult",
     "KerasLoss",
     "Ported",
+    "Through",
     "cached_loss",
     "cached_model",
     "cached_optimizer",
@@ -53,8 +68,12 @@ __all__ = [
     "from_keras_loss",
     "from_keras_model",
     "initial_learning_rate",
+    "keras_loss",
     "load_keras_model",
     "loss_function",
+    "prune",
     "reinitialize",
+    "remove_units",
+    "to_keras_model",
     "variable_paths",
 ]

@@ -49,17 +49,24 @@ def _inputs(a: Any, dtype: Any) -> jax.Array:
 
 
 def _step(tx, loss_fn, graph: Any, rest: Any, carry, batch):
-    """One optimizer step on one batch; returns the new carry and the batch loss."""
-    params, opt_state = carry
+    """One optimizer step on one batch; returns the new carry and the batch loss.
+
+    The carry holds the parameters, the ``nnx.BatchStat`` s (a
+    ``BatchNormalization``'s moving statistics, updated by the training call
+    as Keras's forward pass updates them, before the optimizer step) and the
+    optimizer state.
+    """
+    params, stats, opt_state = carry
     xb, yb, key = batch
 
     def objective(p):
-        model = nnx.merge(graph, p, rest)
-        return loss_fn(model, xb, yb, rngs=nnx.Rngs(dropout=key))
+        model = nnx.merge(graph, p, stats, rest)
+        loss = loss_fn(model, xb, yb, rngs=nnx.Rngs(dropout=key))
+        return loss, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
-    loss, grads = jax.value_and_grad(objective)(params)
+    (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
+    return (optax.apply_updates(params, updates), stats, opt_state), loss
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 7, 8))
@@ -105,7 +112,10 @@ def fit(
     ``seed`` with ``shuffle=True``; Keras's own shuffle order cannot be
     reproduced), the last partial batch averaged over its own size, one
     optimizer step per batch on ``ported.loss_fn`` (data loss plus the
-    layers' penalties), dropout masks drawn from ``seed``.
+    layers' penalties), dropout masks drawn from ``seed``. The
+    ``BatchNormalization`` layers normalize by each batch and carry their
+    moving statistics from step to step, as in Keras's ``fit``; only the
+    ``nnx.Param`` s are trained.
 
     Args:
       ported: ``research.port.from_keras_model(model)`` of a compiled model.
@@ -116,7 +126,8 @@ def fit(
       seed: the PRNG seed of shuffling and dropout.
 
     Returns:
-      ``FitResult(model, losses)``: a trained copy of ``ported.model`` and the
+      ``FitResult(model, losses)``: a trained copy of ``ported.model`` (with
+      the moving statistics of the last step) and the
       per-epoch losses Keras prints (the batch-size-weighted mean of the
       batches' regularized losses), shape ``(epochs,)``.
 
@@ -126,13 +137,14 @@ def fit(
     """
     _check(ported, x, y, epochs, batch_size)
     assert ported.tx is not None  # _check raised for a model without an optimizer
-    # nnx.split with two filters returns three parts; its stub says "two or more"
-    graph, params, rest = cast(
-        "tuple[nnx.GraphDef[Any], Any, Any]", nnx.split(ported.model, nnx.Param, ...)
+    # nnx.split with three filters returns four parts; its stub says "two or more"
+    graph, params, stats, rest = cast(
+        "tuple[nnx.GraphDef[Any], Any, Any, Any]",
+        nnx.split(ported.model, nnx.Param, nnx.BatchStat, ...),
     )
     # Pure dicts: merged inside each traced step, the variables are created there.
-    params, rest = nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
-    carry = (params, ported.tx.init(params))
+    params, stats, rest = (nnx.to_pure_dict(s) for s in (params, stats, rest))
+    carry = (params, stats, ported.tx.init(params))
     dtype = next((leaf.dtype for leaf in jax.tree.leaves(params)), np.float32)
     data = (_inputs(x, dtype), _inputs(y, dtype), jax.random.key(seed))
     losses = []
@@ -141,4 +153,4 @@ def fit(
             ported.tx, ported.loss_fn, graph, rest, carry, data, epoch, int(batch_size), shuffle
         )
         losses.append(loss)
-    return FitResult(nnx.merge(graph, carry[0], rest), np.asarray(jnp.stack(losses)))
+    return FitResult(nnx.merge(graph, carry[0], carry[1], rest), np.asarray(jnp.stack(losses)))
