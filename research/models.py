@@ -34,6 +34,7 @@ from research import layers
 __all__ = [
     "MLP",
     "MODELS",
+    "PER_SEED",
     "Classifier",
     "Graph",
     "Linear",
@@ -43,11 +44,13 @@ __all__ = [
     "graphdef",
     "hidden_layers",
     "init_params",
+    "join_stats",
     "keras",
     "linear",
     "merge",
     "mlp",
     "model_defaults",
+    "split_stats",
 ]
 
 # The layers' activations (research.layers), and "identity" as another name for none.
@@ -278,18 +281,25 @@ class Graph(NamedTuple):
     rest: Any
 
 
+PER_SEED = nnx.Any(nnx.Param, nnx.BatchStat)
+"""The state each seed owns: parameters and moving statistics (``nnx.BatchStat``)."""
+
+
 def init_params(
     model_fn: Callable[[nnx.Rngs], nnx.Module], key: jax.Array
 ) -> tuple[Any, dict[str, Any]]:
     """Creates the model from ``key``; returns ``(graph, params)`` with params a pure dict.
 
-    ``graph`` is the ``nnx`` graph def, or a ``Graph`` carrying the model's
-    other state when it has some (a Keras model's activity penalties, RNGs).
+    ``params`` holds the ``nnx.Param`` s and, for a model with
+    ``BatchNormalization``, its moving statistics (``split_stats`` separates
+    them). ``graph`` is the ``nnx`` graph def, or a ``Graph`` carrying the
+    model's other state when it has some (a Keras model's activity penalties,
+    RNGs).
     """
     # nnx.split with two filters returns three parts; its stub says "two or more"
     graphdef, state, rest = cast(
         "tuple[nnx.GraphDef[Any], nnx.State, nnx.State]",
-        nnx.split(model_fn(nnx.Rngs(params=key)), nnx.Param, ...),
+        nnx.split(model_fn(nnx.Rngs(params=key)), PER_SEED, ...),
     )
     # A pure dict: merged inside a traced step, the variables are created there.
     graph = Graph(graphdef, nnx.to_pure_dict(rest)) if jax.tree.leaves(rest) else graphdef
@@ -301,6 +311,24 @@ def merge(graph: Any, params: Any) -> nnx.Module:
     if isinstance(graph, Graph):
         return nnx.merge(graph.graphdef, params, graph.rest)
     return nnx.merge(graph, params)
+
+
+def split_stats(graph: Any, params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``params`` (from ``init_params``) as ``(trainable, stats)``: the ``nnx.Param`` s,
+    and the moving statistics (``nnx.BatchStat``; ``{}`` for a model without)."""
+    module = merge(graph, params)
+    trainable = nnx.to_pure_dict(nnx.state(module, nnx.Param))
+    return trainable, nnx.to_pure_dict(nnx.state(module, nnx.BatchStat))
+
+
+def join_stats(trainable: Any, stats: Any) -> Any:
+    """The inverse of ``split_stats``: one pure dict with both."""
+    if not isinstance(stats, dict) or not stats:
+        return trainable
+    out = dict(trainable)
+    for key, value in stats.items():
+        out[key] = join_stats(out[key], value) if key in out else value
+    return out
 
 
 def apply(graphdef: Any, params: Any, x: jax.typing.ArrayLike) -> jax.Array:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from research.port import remove_units
+
 __all__ = ["dead_units", "prune_mlp"]
 
 
@@ -74,14 +76,11 @@ def prune_mlp(params: dict, activation: str | None = None) -> tuple[dict, list[i
         changed = False
         for i in range(len(layers) - 1):
             (k_in, b_in), (k_out, b_out) = layers[i], layers[i + 1]
-            no_out = np.all(k_out == 0, axis=1)
-            no_in = np.all(k_in == 0, axis=0)
-            removable = no_out | no_in
+            # A unit without inputs outputs act(bias): its effect moves into the next bias.
+            removable, folded = remove_units(k_in, b_in, k_out, b_out, lambda pre, _: act(pre))
             if not removable.any() or (removable.all() and k_in.shape[1] == 1):
                 continue
-            # A unit without inputs outputs act(bias): its effect moves into the next bias.
-            constant = no_in & ~no_out
-            b_out = b_out + act(b_in[constant]) @ k_out[constant]
+            b_out = folded
             keep = ~removable
             if not keep.any():
                 keep[0] = True  # keep one silent unit: zero weights in and out

@@ -193,3 +193,56 @@ def test_a_rewritten_file_is_read_and_compiled_anew(tmp_path):
         model.save(path)
         res = train_and_evaluate(_config(path, epochs=1))
         assert res.params["layers/0/kernel"].shape[-1] == units
+
+
+def _save_batch_norm(path):
+    """A residual classifier with BatchNormalization: Dense -> BN -> relu, plus a skip."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(16)(inputs)
+    normalized = keras.layers.BatchNormalization(momentum=0.9)(hidden)
+    block = keras.layers.Activation("relu")(keras.layers.Add()([hidden, normalized]))
+    outputs = keras.layers.Dense(10, activation="softmax")(block)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+    model.save(path)
+    return model
+
+
+@pytest.mark.slow
+def test_batch_normalization_in_the_engine_equals_keras_fit(tmp_path):
+    path = tmp_path / "bn.keras"
+    model = _save_batch_norm(path)
+    experiment = Experiment(_config(path))
+    res = experiment.run()
+    data = experiment.data
+    # Keras's own fit on the same batches (in order; the last one of 29 rows).
+    history = model.fit(
+        data.x_train, data.y_train, epochs=2, batch_size=32, shuffle=False, verbose=0
+    )
+    np.testing.assert_allclose(res.history["epoch_loss"][0, 0], history.history["loss"], rtol=1e-4)
+    bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    params = research.results.flat_paths(res.params_tree(0))
+    stats = {k: v for k, v in params.items() if k.endswith(("moving_mean", "moving_variance"))}
+    assert len(stats) == 2, sorted(params)
+    for name, ours in stats.items():
+        theirs = np.asarray(getattr(bn, name.rsplit("/", 1)[1]))
+        assert not np.allclose(theirs, 0.0 if name.endswith("mean") else 1.0)  # they moved
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    # Evaluation uses the moving statistics, as Keras's predict does.
+    theirs = model.predict(data.x_test, verbose=0)
+    np.testing.assert_allclose(res.predict(data.x_test)[0], theirs, rtol=1e-3, atol=1e-5)
+    accuracy = np.mean(np.argmax(theirs, -1) == data.y_test)
+    np.testing.assert_allclose(res.metrics["test_accuracy"][0, 0], accuracy, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_batch_normalization_statistics_are_per_seed(tmp_path):
+    path = tmp_path / "bn.keras"
+    _save_batch_norm(path)
+    config = _config(path, epochs=1, num_seeds=2)
+    config["model"]["init"] = "random"
+    res = train_and_evaluate(config)
+    means = [v for k, v in res.params.items() if k.endswith("moving_mean")]
+    assert len(means) == 1 and means[0].shape[:2] == (2, 1)
+    assert not np.allclose(means[0][0], means[0][1])

@@ -471,6 +471,16 @@ def test_conv1d_sequence_classifier_matches_fit(float64):
             ),
             r"AveragePooling2D 'a': activity_regularizer",
         ),
+        (
+            (4, 2),
+            lambda: L.Flatten(activity_regularizer=keras.regularizers.L2(0.1), name="f"),
+            r"Flatten 'f': activity_regularizer is supported on Dense",
+        ),
+        (
+            (3,),
+            lambda: L.Dropout(0.1, activity_regularizer=keras.regularizers.L1(0.1), name="d"),
+            r"Dropout 'd': activity_regularizer",
+        ),
         ((3,), lambda: L.Activation("selu", name="act"), r"Activation 'act': activation 'selu'"),
         ((3,), lambda: L.Dense(2, activation="mish"), r"activation 'mish'.*leaky_relu"),
     ],

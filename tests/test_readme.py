@@ -37,3 +37,15 @@ def test_readme_python_blocks_run():
     # The Keras model converted by research.port trains with research.port.fit.
     port_losses = namespace["port_losses"]
     assert port_losses.shape == (3,) and port_losses[-1] < 0.5 * port_losses[0]
+    # From Keras and back: the pruned export is smaller and predicts as the JAX model.
+    small, reloaded = namespace["small"], namespace["reloaded"]
+    count = namespace["count"]
+    assert count(reloaded) < 0.6 * count(namespace["convnet"])
+    widths = [layer.kernel.shape[-1] for layer in small.layers if hasattr(layer, "kernel")]
+    assert widths[0] < 32 and widths[1] < 64 and widths[2] == 10, widths
+    x_val = namespace["x_val"]
+    np.testing.assert_allclose(
+        reloaded.predict(x_val, verbose=0), namespace["sparse_convnet"](x_val), rtol=0, atol=1e-6
+    )
+    assert abs(namespace["accuracy_keras"] - namespace["accuracy_here"]) < 1e-9
+    assert namespace["accuracy_here"] > 0.85

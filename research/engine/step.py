@@ -58,9 +58,11 @@ def keras_objective(
     yb: jax.Array,
     wb: jax.Array,
     key: jax.Array,
-) -> jax.Array:
+) -> tuple[jax.Array, dict[str, Any]]:
     """A Keras model's training loss on a padded batch: the data loss (the file's
-    compiled loss for ``loss=keras``) plus its layers' penalties on the real rows."""
+    compiled loss for ``loss=keras``) plus its layers' penalties on the real rows;
+    and its moving statistics after the batch (``BatchNormalization``'s, from
+    the real rows; ``{}`` without)."""
     model = cast(layers.Sequential, models.merge(graph, params))  # a converted Keras file
     with layers.example_weights(wb):
         pred, logits = model.call_with_logits(xb, training=True, rngs=nnx.Rngs(dropout=key))
@@ -71,7 +73,8 @@ def keras_objective(
         data_loss = losses.keras_loss(loss, pred, yb, wb, logits)
     else:
         data_loss = losses.LOSSES[spec.loss](pred, yb, wb)
-    return data_loss + layers.regularization_loss(model)
+    stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+    return data_loss + layers.regularization_loss(model), stats
 
 
 @functools.cache
@@ -118,11 +121,16 @@ def penalty(spec: ProgramSpec, strength: dict[str, jax.Array], params: Any) -> j
 def init_state(
     spec: ProgramSpec, key: jax.Array, strength: dict[str, jax.Array], lr: jax.Array
 ) -> dict[str, Any]:
-    """Seed ``key``'s initial params and optimizer state (params from ``fold_in(key, 0)``)."""
-    params = models.init_params(model_fn(spec), jax.random.fold_in(key, 0))[1]
+    """Seed ``key``'s initial params and optimizer state (params from ``fold_in(key, 0)``).
+
+    A Keras model's moving statistics are in ``params`` too (per seed, saved
+    with the weights); the optimizer sees only its trainable parameters.
+    """
+    graph, params = models.init_params(model_fn(spec), jax.random.fold_in(key, 0))
+    trainable = models.split_stats(graph, params)[0] if is_keras(spec) else params
     state = {
         "params": params,
-        "opt": transform(spec, strength, lr).init(params),
+        "opt": transform(spec, strength, lr).init(trainable),
         "epoch_loss": jnp.zeros(spec.epochs),
         "diverged_step": jnp.array(-1, jnp.int32),
     }
@@ -181,19 +189,23 @@ def train_step(
     """
     xb, yb, wb, order = _batch(spec, step, state, key, arrays)
     params = state["params"]
+    stats: dict[str, Any] = {}
+    if is_keras(spec):  # moving statistics follow the batches, not the optimizer
+        params, stats = models.split_stats(graph, params)
 
     def objective(p):
         if spec.moments:
-            return moment_loss(spec.loss, p, arrays)
+            return moment_loss(spec.loss, p, arrays), stats
         if is_keras(spec):
             dropout = jax.random.fold_in(jax.random.fold_in(key, 2), step)
-            return keras_objective(spec, graph, p, xb, yb, wb, dropout)
-        return losses.LOSSES[spec.loss](models.apply(graph, p, xb), yb, wb)
+            return keras_objective(spec, graph, models.join_stats(p, stats), xb, yb, wb, dropout)
+        return losses.LOSSES[spec.loss](models.apply(graph, p, xb), yb, wb), stats
 
-    data_loss, grads = jax.value_and_grad(objective)(params)
+    (data_loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(params)
     step_penalty = penalty(spec, strength, params) if spec.step_penalty else None
     updates, opt_state = transform(spec, strength, lr).update(grads, state["opt"], params)
-    new = {**state, "params": optax.apply_updates(params, updates), "opt": opt_state}
+    trained = models.join_stats(optax.apply_updates(params, updates), stats)
+    new = {**state, "params": trained, "opt": opt_state}
     if spec.shuffle:
         new["order"] = order
     return new, (data_loss, step_penalty)

@@ -66,7 +66,8 @@ _EXAMPLE_WEIGHTS: list[jax.Array] = []
 
 @contextlib.contextmanager
 def example_weights(weight: jax.Array) -> Iterator[None]:
-    """Within the block, activity penalties count only the rows with weight 1.
+    """Within the block, activity penalties and batch statistics count only the rows
+    with weight 1.
 
     A compiled training loop pads a last partial batch to the full batch size;
     with ``weight`` (1 for a real example, 0 for padding, shape ``(batch,)``)
@@ -87,14 +88,20 @@ def example_weights(weight: jax.Array) -> Iterator[None]:
         _EXAMPLE_WEIGHTS.pop()
 
 
+def row_weights(rows: int) -> jax.Array | None:
+    """The ``example_weights`` in force when they have ``rows`` entries, else None."""
+    weight = _EXAMPLE_WEIGHTS[-1] if _EXAMPLE_WEIGHTS else None
+    return weight if weight is not None and weight.shape == (rows,) else None
+
+
 def _activity_penalty(
     reg: Regularizer | Callable[[jax.Array], jax.Array], outputs: jax.Array
 ) -> jax.Array:
     """``reg(outputs) / batch size`` as Keras's ``Layer.__call__`` (``divide_no_nan``)."""
     if outputs.ndim == 0:
         return _penalty(reg, outputs)
-    weight = _EXAMPLE_WEIGHTS[-1] if _EXAMPLE_WEIGHTS else None
-    if weight is not None and weight.shape == outputs.shape[:1]:
+    weight = row_weights(outputs.shape[0])
+    if weight is not None:
         rows = weight.astype(outputs.dtype).reshape(-1, *(1,) * (outputs.ndim - 1))
         loss, batch_size = _penalty(reg, outputs * rows), jnp.sum(weight)
         return jnp.where(batch_size > 0, loss / jnp.maximum(batch_size, 1), 0.0)

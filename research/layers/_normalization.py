@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from research.layers._base import Constraint, Layer, Penalty
+from research.layers._base import Constraint, Layer, Penalty, row_weights
 
 ONES = nnx.initializers.ones_init()
 ZEROS = nnx.initializers.zeros_init()
@@ -32,12 +32,20 @@ def _check_epsilon(epsilon: Any) -> float:
 
 
 def _moments(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Mean and biased variance over every axis but the last, as ``tf.nn.moments``."""
+    """Mean and biased variance over every axis but the last, as ``tf.nn.moments``;
+    over the real rows only within ``example_weights`` (a padded batch)."""
     axes = tuple(range(x.ndim - 1))
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    # The gradient through the mean of the variance is zero (TF stops it too).
-    variance = jnp.mean(jnp.square(x - jax.lax.stop_gradient(mean)), axis=axes, keepdims=True)
-    return mean, variance
+    weight = row_weights(x.shape[0])
+    if weight is None:
+        mean = jnp.mean(x, axis=axes, keepdims=True)
+        # The gradient through the mean of the variance is zero (TF stops it too).
+        centered = jnp.square(x - jax.lax.stop_gradient(mean))
+        return mean, jnp.mean(centered, axis=axes, keepdims=True)
+    rows = weight.astype(x.dtype).reshape(-1, *(1,) * (x.ndim - 1))
+    count = jnp.maximum(jnp.sum(rows) * (x[0, ..., 0].size), 1)
+    mean = jnp.sum(x * rows, axis=axes, keepdims=True) / count
+    centered = jnp.square(x - jax.lax.stop_gradient(mean)) * rows
+    return mean, jnp.sum(centered, axis=axes, keepdims=True) / count
 
 
 def _param(

@@ -33,6 +33,10 @@ SUPPORTED_LAYERS = (
     "InputLayer", "Dense", "Conv1D", "Conv2D", *POOLING_LAYERS, "Flatten", "Reshape",
     "Activation", "ActivityRegularization", "Dropout", *NORMALIZATION_LAYERS, *MERGE_LAYERS,
 )  # fmt: skip
+NO_ACTIVITY_PENALTY = (
+    *POOLING_LAYERS, "Reshape", "Activation", "Flatten", "Dropout", *MERGE_LAYERS,
+)  # fmt: skip
+"""Layers converted without an ``activity_regularizer``: one set on them in Keras raises."""
 ACTIVATIONS = (
     "linear", "relu", "tanh", "sigmoid", "softmax", "gelu", "elu", "softplus", "silu", "swish",
     "leaky_relu",
@@ -159,8 +163,6 @@ def _conv(layer: Any, config: dict[str, Any], rngs: nnx.Rngs) -> layers.Conv:
 def _weightless(layer: Any, config: dict[str, Any]) -> Any:
     """A pooling, ``Reshape`` or ``Activation`` layer (no weights, no activity penalty)."""
     kind = type(layer).__name__
-    if getattr(layer, "activity_regularizer", None) is not None:
-        raise ValueError(f"{_where(layer)}: activity_regularizer is not supported here")
     if kind == "Reshape":
         return layers.Reshape(config["target_shape"])
     if kind == "Activation":
@@ -178,6 +180,11 @@ def _layer(layer: Any, rngs: nnx.Rngs) -> Any:
     config = layer.get_config()
     if kind == "InputLayer":
         return None
+    if kind in NO_ACTIVITY_PENALTY and getattr(layer, "activity_regularizer", None) is not None:
+        raise ValueError(
+            f"{_where(layer)}: activity_regularizer is supported on Dense, Conv1D, Conv2D and "
+            "the normalization layers (or as an ActivityRegularization layer), not here"
+        )
     if kind == "Dense":
         return _dense(layer, config, rngs)
     if kind in ("Conv1D", "Conv2D"):
@@ -196,8 +203,6 @@ def _layer(layer: Any, rngs: nnx.Rngs) -> Any:
     if kind in NORMALIZATION_LAYERS:
         return _normalization(layer, config, rngs)
     if kind in MERGE_LAYERS:
-        if getattr(layer, "activity_regularizer", None) is not None:
-            raise ValueError(f"{_where(layer)}: activity_regularizer is not supported here")
         if kind == "Concatenate":
             return layers.Concatenate(axis=int(config["axis"]))
         return getattr(layers, kind)()
