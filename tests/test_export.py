@@ -23,6 +23,7 @@ import research.port
 from research import layers
 from research.engine import train_and_evaluate
 from research.io import load_job, write_job
+from research.models import PER_SEED
 from research.optim import proximal
 from research.prune import prune_mlp
 from research.regularizers import L1, MCP, GroupLasso
@@ -287,9 +288,9 @@ def test_keras_fit_continued_from_the_export_matches_port_fit(precision):
     x, y = rng.normal(size=(40, 5)), rng.integers(0, 3, size=40).astype(np.int32)
     trained = research.port.fit(ported, x, y, epochs=1, batch_size=8).model
     continued = ported._replace(model=trained)
-    with pytest.raises(ValueError, match="optimizer"):
-        research.port.to_keras_model(continued)
-    exported = research.port.to_keras_model(continued, optimizer=keras.optimizers.SGD(0.05))
+    with pytest.raises(ValueError, match="optimizer: this Ported's optimizer is an optax"):
+        research.port.to_keras_model(continued._replace(keras_optimizer=None))
+    exported = research.port.to_keras_model(continued)  # the compiled SGD(0.05), fresh
     theirs = exported.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     ours = research.port.fit(continued, x, y, epochs=1, batch_size=8)
     np.testing.assert_allclose(theirs.history["loss"], ours.losses, rtol=1e-4)
@@ -312,6 +313,99 @@ def test_a_saved_export_reloads_in_safe_mode_with_the_same_predictions(tmp_path)
     x = np.random.default_rng(5).normal(size=(4, 7, 7, 2)).astype(np.float32)
     np.testing.assert_array_equal(again.predict(x, verbose=0), exported.predict(x, verbose=0))
     np.testing.assert_allclose(again.predict(x, verbose=0), ported.model(x), rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------- the issue's three models, trained
+def _convnet():
+    """Keras's simple MNIST convnet, sized for 8x8 digits (dropout 0: the masks differ)."""
+    L = keras.layers
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        L.Conv2D(8, 3, padding="same", activation="relu",
+                 kernel_regularizer=keras.regularizers.L2(1e-3)),
+        L.MaxPooling2D(2),
+        L.Conv2D(16, 3, padding="same", activation="relu",
+                 kernel_constraint=keras.constraints.MaxNorm(3.0, axis=[0, 1, 2])),
+        L.MaxPooling2D(2),
+        L.Flatten(),
+        L.Dropout(0.0),
+        L.Dense(10, activation="softmax", kernel_regularizer=keras.regularizers.L1(1e-4)),
+    ])  # fmt: skip
+
+
+def _residual():
+    """Dense -> BatchNormalization -> relu, added to its input, then softmax."""
+    L = keras.layers
+    inputs = keras.Input((64,))
+    hidden = L.Dense(16, kernel_regularizer=keras.regularizers.L1L2(1e-4, 1e-3))(inputs)
+    normalized = L.BatchNormalization(
+        momentum=0.8, gamma_regularizer=keras.regularizers.L2(1e-3),
+        beta_constraint=keras.constraints.NonNeg(),
+    )(hidden)  # fmt: skip
+    block = L.Add()([hidden, L.Activation("relu")(normalized)])
+    return keras.Model(inputs, L.Dense(10, activation="softmax")(block))
+
+
+def _conv1d():
+    L = keras.layers
+    return keras.Sequential([
+        keras.Input((16, 4)),
+        L.Conv1D(6, 3, padding="causal", activation="tanh",
+                 kernel_regularizer=keras.regularizers.L1(1e-3)),
+        L.MaxPooling1D(2),
+        L.Conv1D(8, 3, activation="elu", bias_constraint=keras.constraints.NonNeg()),
+        L.GlobalAveragePooling1D(),
+        L.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+
+
+def _data(model):
+    """Inputs of the model's shape from the digits (sequences: rows of the image)."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = np.pad(x / 16.0, ((0, 0), (0, 64 - x.shape[1])))[:400]
+    return x.reshape(-1, *model.input_shape[1:]), y[:400].astype(np.int32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
+@pytest.mark.parametrize(
+    "build", [_convnet, _residual, _conv1d], ids=["convnet", "residual", "conv1d"]
+)
+def test_trained_sparse_models_go_back_to_keras_and_train_on_there(build, precision):
+    keras.utils.set_random_seed(3)
+    original = build()
+    original.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                     loss="sparse_categorical_crossentropy")  # fmt: skip
+    x, y = _data(original)
+    ported = research.port.from_keras_model(original)
+    # Trained here with the exact proximal step: exact zeros, moved statistics.
+    sparse = ported._replace(tx=optax.chain(ported.tx, proximal(L1(3e-2), learning_rate=0.05)))
+    trained = research.port.fit(sparse, x, y, epochs=2, batch_size=50).model
+    continued = ported._replace(model=trained)
+    exported = research.port.to_keras_model(continued)  # ported's own SGD and loss
+    assert type(exported.optimizer).__name__ == "SGD" and exported.optimizer.momentum == 0.9
+    theirs = exported.predict(x, verbose=0)
+    np.testing.assert_allclose(theirs, trained(x), rtol=0, atol=TOL[precision])
+
+    # The same weights and statistics bit for bit, exact zeros included.
+    def state(model):
+        return [np.asarray(v) for v in jax.tree.leaves(nnx.state(model, PER_SEED))]
+
+    ours, back = state(trained), state(research.port.from_keras_model(exported).model)
+    assert len(ours) == len(back) == len(exported.get_weights())
+    for a, b in zip(ours, back, strict=True):
+        np.testing.assert_array_equal(b, a)
+    zeros = sum(int(np.sum(w == 0)) for w in exported.get_weights() if w.ndim > 1)
+    assert zeros == sum(int(np.sum(w == 0)) for w in ours if w.ndim > 1) > 0
+    for key in ("kernel_regularizer", "kernel_constraint", "bias_constraint",
+                "gamma_regularizer", "beta_constraint"):  # fmt: skip
+        assert _configs(exported, key) == _configs(original, key), key
+    if precision == "float64":  # as test_port.py's epochs: one more epoch on both sides
+        history = exported.fit(x, y, epochs=1, batch_size=50, shuffle=False, verbose=0)
+        again = research.port.fit(continued, x, y, epochs=1, batch_size=50)
+        np.testing.assert_allclose(history.history["loss"], again.losses, rtol=1e-4)
 
 
 # --------------------------------------------------------------------------- the engine

@@ -1,10 +1,11 @@
 """Bring a Keras model over: its layers, weights, compiled optimizer and loss.
 
 ``from_keras_model(model)`` converts a built (and usually compiled) Keras 3
-model into ``Ported(model, tx, loss_fn, loss)``: a ``research.layers.Sequential``
-with the same weights, regularizers and constraints, the compiled optimizer as
-an optax transformation (``research.optim.from_keras_optimizer``, the
-constraints chained last) and the compiled loss plus the layers' penalties.
+model into ``Ported(model, tx, loss_fn, loss, keras_optimizer)``: a
+``research.layers.Sequential`` with the same weights, regularizers and
+constraints, the compiled optimizer as an optax transformation
+(``research.optim.from_keras_optimizer``, the constraints chained last), the
+compiled loss plus the layers' penalties, and the optimizer's Keras config.
 ``fit(ported, x, y, epochs=..., batch_size=...)`` trains it as ``model.fit``
 does, and ``ported.model`` works with ``nnx.Optimizer`` in one's own loop.
 ``load_keras_model(path)`` reads a ``.keras`` file with Keras's safe mode on.

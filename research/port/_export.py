@@ -179,9 +179,11 @@ def to_keras_model(
     Args:
       model: a ``research.layers.Sequential`` or ``Graph`` (from
         ``from_keras_model`` or built directly), or a ``Ported``: its model,
-        compiled with its loss (``keras_loss(ported.loss)``) unless ``loss``
-        is given. A ``Ported``'s optimizer is an optax transform that keeps
-        no Keras object, so a compiled ``Ported`` needs ``optimizer``.
+        compiled with its Keras optimizer (``ported.keras_optimizer``, the
+        compiled model's config, a fresh state) and its loss
+        (``keras_loss(ported.loss)``) unless ``optimizer`` / ``loss`` are
+        given. A ``Ported`` with a ``tx`` but no Keras optimizer's config
+        needs ``optimizer``.
       input_shape: the input shape without the batch axis; default: the
         model's ``input_shape`` (``from_keras_model`` sets it).
       optimizer: compiles the Keras model with it: a ``keras.optimizers``
@@ -194,8 +196,8 @@ def to_keras_model(
 
     Raises:
       ValueError: naming ``input_shape`` when the shape is unknown;
-        ``optimizer`` when it is missing (a compiled ``Ported``, or a
-        ``loss`` alone) or not a Keras one; the layer path and the
+        ``optimizer`` when it is missing (a ``Ported`` with a ``tx`` and
+        no Keras optimizer's config, or a ``loss`` alone) or not a Keras one; the layer path and the
         regularizer or constraint that has no Keras form (``GroupLasso``,
         ``MCP``, a plain callable, ...); a layer class without an entry.
 
@@ -203,17 +205,20 @@ def to_keras_model(
 
       keras_model = research.port.to_keras_model(model, input_shape=(64,))
       keras_model.save("model.keras")  # keras.saving.load_model(path, safe_mode=True)
+      keras_model = research.port.to_keras_model(ported)  # compiled as the original
       keras_model = research.port.to_keras_model(
           ported, optimizer=keras.optimizers.SGD(0.1)
-      )  # compiled with ported.loss
+      )  # another optimizer, with ported.loss
     """
     keras = import_keras()
     if isinstance(model, Ported):
+        if optimizer is None and model.keras_optimizer is not None:
+            optimizer = keras.optimizers.deserialize(model.keras_optimizer)
         if model.tx is not None and optimizer is None:
             raise ValueError(
-                "optimizer: a Ported's optimizer is an optax transform and cannot be "
-                "converted back; pass optimizer=keras.optimizers.<Class>(...), or export "
-                "ported.model uncompiled"
+                "optimizer: this Ported's optimizer is an optax transform without a Keras "
+                "optimizer's config (from_keras_model keeps one); pass "
+                "optimizer=keras.optimizers.<Class>(...), or export ported.model uncompiled"
             )
         loss = model.loss if loss is None else loss
         model = model.model

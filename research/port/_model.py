@@ -59,12 +59,17 @@ class Ported(NamedTuple):
         training call plus ``research.layers.regularization_loss(model)``
         (None when not compiled).
       loss: the compiled loss as a ``KerasLoss`` (None when not compiled).
+      keras_optimizer: the compiled Keras optimizer's serialized config
+        (``keras.optimizers.serialize``; None when not compiled): what
+        ``to_keras_model`` compiles an exported model with. It stays when
+        ``tx`` is replaced (a proximal step chained to it has no Keras form).
     """
 
     model: layers.Sequential
     tx: optax.GradientTransformation | None
     loss_fn: Callable[..., jax.Array] | None
     loss: KerasLoss | None = None
+    keras_optimizer: dict[str, Any] | None = None
 
 
 def _where(layer: Any) -> str:
@@ -391,7 +396,7 @@ def from_keras_model(model: Any) -> Ported:
       model: a built ``keras.Model``, compiled or not.
 
     Returns:
-      ``Ported(model, tx, loss_fn, loss)``; ``tx`` is
+      ``Ported(model, tx, loss_fn, loss, keras_optimizer)``; ``tx`` is
       ``research.optim.from_keras_optimizer(optimizer)`` chained with the
       layers' constraints, ``loss_fn`` the compiled loss plus the penalties.
 
@@ -415,7 +420,8 @@ def from_keras_model(model: Any) -> Ported:
     loss = from_keras_loss(model.loss)
     optimizer = from_keras_optimizer(model.optimizer, variables=variables)
     tx = optax.chain(optimizer, layers.constraints(ours))
-    return Ported(ours, tx, loss_function(loss), loss)
+    config = import_keras().optimizers.serialize(model.optimizer)
+    return Ported(ours, tx, loss_function(loss), loss, config)
 
 
 def reinitialize(model: layers.Sequential, key: jax.Array) -> layers.Sequential:
