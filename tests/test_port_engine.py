@@ -234,6 +234,15 @@ def test_batch_normalization_in_the_engine_equals_keras_fit(tmp_path):
     np.testing.assert_allclose(res.predict(data.x_test)[0], theirs, rtol=1e-3, atol=1e-5)
     accuracy = np.mean(np.argmax(theirs, -1) == data.y_test)
     np.testing.assert_allclose(res.metrics["test_accuracy"][0, 0], accuracy, atol=1e-9)
+    # The job's model back in Keras, with its moving statistics.
+    exported = res.to_keras(0)
+    np.testing.assert_allclose(
+        exported.predict(data.x_test, verbose=0), theirs, rtol=1e-3, atol=1e-5
+    )
+    bn_exported = next(
+        layer for layer in exported.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    np.testing.assert_allclose(bn_exported.moving_mean, bn.moving_mean, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow
