@@ -29,6 +29,7 @@ from research.port._cache import (
     cached_variables,
     file_version,
 )
+from research.port._converters import SUPPORTED_LAYERS
 from research.port._export import EXPORTERS, keras_loss, to_keras_model
 from research.port._file import load_keras_model
 from research.port._fit import FitResult, fit
@@ -36,7 +37,6 @@ from research.port._init import from_keras_initializer
 from research.port._keras_layers import Context, Exported, Exporter
 from research.port._loss import KerasLoss, from_keras_loss
 from research.port._model import (
-    SUPPORTED_LAYERS,
     Ported,
     final_activation,
     from_keras_model,
