@@ -53,6 +53,19 @@ def _activation(layer: Any, config: dict[str, Any]) -> str:
     return name
 
 
+def _penalties(layer: Any, weights: tuple[str, ...], where: str) -> dict[str, Any]:
+    """The layer's ``<weight>_regularizer``, ``activity_regularizer`` and
+    ``<weight>_constraint`` s, converted (None where unset)."""
+    out: dict[str, Any] = {}
+    for key in (*(f"{w}_regularizer" for w in weights), "activity_regularizer"):
+        value = getattr(layer, key, None)
+        out[key] = None if value is None else _convert(regularizer_from_keras, value, where)
+    for key in (f"{w}_constraint" for w in weights):
+        value = getattr(layer, key, None)
+        out[key] = None if value is None else _convert(constraints_lib.from_keras, value, where)
+    return out
+
+
 def _options(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
     """Activation, bias, regularizers, constraints and initializers of a Dense / Conv2D."""
     where = _where(layer)
@@ -61,12 +74,7 @@ def _options(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
         "use_bias": bool(config.get("use_bias", True)),
         "param_dtype": jnp.dtype(layer.variable_dtype),
     }
-    for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
-        value = getattr(layer, key, None)
-        options[key] = None if value is None else _convert(regularizer_from_keras, value, where)
-    for key in ("kernel_constraint", "bias_constraint"):
-        value = getattr(layer, key, None)
-        options[key] = None if value is None else _convert(constraints_lib.from_keras, value, where)
+    options |= _penalties(layer, ("kernel", "bias"), where)
     for key in ("kernel", "bias"):
         try:
             init = from_keras_initializer(
@@ -216,12 +224,7 @@ def _normalization(
         options["momentum"] = config["momentum"]
     elif config.get("rms_scaling"):
         options["rms_scaling"] = True
-    for key in ("beta_regularizer", "gamma_regularizer", "activity_regularizer"):
-        value = getattr(layer, key, None)
-        options[key] = None if value is None else _convert(regularizer_from_keras, value, where)
-    for key in ("beta_constraint", "gamma_constraint"):
-        value = getattr(layer, key, None)
-        options[key] = None if value is None else _convert(constraints_lib.from_keras, value, where)
+    options |= _penalties(layer, ("beta", "gamma"), where)
     names = ("gamma", "beta", "moving_mean", "moving_variance") if batch else ("gamma", "beta")
     inits: dict[str, Any] = {}
     for name in names:
