@@ -9,7 +9,7 @@ REPRODUCE_ARGS ?=
 BENCH_ARGS ?= --json outputs/benchmark.json
 BENCH_GPU_ARGS ?= --json outputs/bench_gpu.json
 
-.PHONY: reproduce test test-fast bench bench-gpu lint format clean-venv
+.PHONY: reproduce test test-fast docs bench bench-gpu lint format clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,19 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-docs: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $@ $(VENV)/.installed
+
 reproduce: $(VENV)/.installed
 	$(PY) scripts/reproduce.py $(REPRODUCE_ARGS)
+
+# The documentation site (mkdocs.yml) into outputs/docs/ (index.html at its root). The
+# gallery is drawn by a --quick run of the figure pipeline into outputs/docs_run/ (complete
+# jobs are reused, so a second build only redraws); --strict fails on any warning.
+docs: $(VENV)/.installed-docs
+	$(PY) scripts/reproduce.py --quick --root outputs/docs_run
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir outputs/docs
 
 # Tests run on every core (pytest-xdist), then the Slurm tests (-m slurm) on their own:
 # they share one local cluster (scripts/slurm_local.sh), started and stopped by them.

@@ -153,12 +153,20 @@ def _heartbeat(path: Path, token: str, stop: threading.Event) -> None:
 def claim(job_dir: Path) -> Iterator[dict[str, Any] | None]:
     """Claims ``job_dir`` for the block; yields None when another live launch holds it.
 
-    Example::
+    Examples:
+      A launch trains the job only where ``claim`` yields its claim; a second claim of
+      the same directory while the first is held (a concurrent launch) yields None:
 
-      with claim(job_dir) as mine:
-          if mine is None:
-              return  # another launch runs this job
-          ...  # train and write the job's files
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from research.claims import CLAIM, claim
+      >>> job_dir = Path(tempfile.mkdtemp()) / "job"
+      >>> with claim(job_dir) as mine:
+      ...     with claim(job_dir) as other:
+      ...         print(mine is not None, other is None, (job_dir / CLAIM).is_file())
+      True True True
+      >>> (job_dir / CLAIM).exists()  # removed when the block ends
+      False
     """
     path = Path(job_dir) / CLAIM
     path.parent.mkdir(parents=True, exist_ok=True)

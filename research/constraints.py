@@ -17,9 +17,11 @@ arguments to it. ``axis=0`` constrains the weights into each unit of a Dense
 kernel ``(inputs, units)``; ``axis=(0, 1, 2)`` each filter of a Conv2D kernel.
 
 Keras applies a layer's ``kernel_constraint`` after every optimizer step, never
-when the layer is built. In optax, chain ``research.optim.constrain`` last::
+when the layer is built. In optax, chain ``research.optim.constrain`` last:
 
-  tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
+```python
+tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
+```
 
 Constraints are pytrees (the numeric arguments are the leaves, ``axis`` is
 static) and, with concrete arguments, hashable: they can be closed over in
@@ -198,8 +200,9 @@ class MaxNorm(Constraint):
       ValueError: if a concrete ``max_value`` is negative or NaN; TypeError if
         ``axis`` is not an int or a tuple of ints.
 
-    Example::
-
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.constraints import MaxNorm
       >>> MaxNorm(1.0)(jnp.array([[3.0], [4.0]]))   # norm 5 -> 1
       Array([[0.6], [0.8]], dtype=float32)
     """
@@ -234,8 +237,9 @@ class MinMaxNorm(Constraint):
       ValueError: if a concrete ``min_value`` is negative, ``max_value`` is below
         ``min_value`` or ``rate`` is outside [0, 1]; TypeError for a bad ``axis``.
 
-    Example::
-
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.constraints import MinMaxNorm
       >>> MinMaxNorm(1.0, 2.0, rate=0.5)(jnp.array([[3.0], [4.0]]))   # norm 5 -> 3.5
       Array([[2.1], [2.8]], dtype=float32)
     """
@@ -274,8 +278,9 @@ class NonNeg(Constraint):
     and NaN stays NaN. Keras returns ``-0.0`` for ``-0.0``; this returns ``0.0``
     (the two compare equal).
 
-    Example::
-
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.constraints import NonNeg
       >>> NonNeg()(jnp.array([-1.0, 0.5]))
       Array([0. , 0.5], dtype=float32)
     """
@@ -294,8 +299,9 @@ class UnitNorm(Constraint):
       axis: the axis or axes of the norm (default 0); TypeError unless an int
         or a tuple of ints.
 
-    Example::
-
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.constraints import UnitNorm
       >>> UnitNorm()(jnp.array([[3.0], [4.0]]))
       Array([[0.6], [0.8]], dtype=float32)
     """
@@ -338,8 +344,9 @@ def from_keras(obj_or_config: Any) -> Constraint:
       ValueError: for any other Keras constraint class (naming it), an unknown
         name or an unrecognised config.
 
-    Example::
-
+    Examples:
+      >>> import keras
+      >>> from research.constraints import from_keras
       >>> from_keras(keras.constraints.MaxNorm(3.0))
       MaxNorm(max_value=3.0, axis=0)
       >>> from_keras("unit_norm")

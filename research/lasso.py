@@ -5,9 +5,11 @@ scikit-learn 1.9's ``lasso_path`` / ``enet_path`` arguments with their
 meaning and returns what they return, ``(alphas, coefs, dual_gaps)`` with
 ``coefs`` shaped ``(n_features, n_alphas)``. At every strength ``alpha`` it
 minimizes scikit-learn's objective (no intercept; center ``X`` and ``y`` first
-for one)::
+for one):
 
-    1 / (2 n) ||y - X w||^2 + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio) / 2 ||w||^2
+```text
+1 / (2 n) ||y - X w||^2 + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio) / 2 ||w||^2
+```
 
 until the duality gap of scikit-learn's dual point is at most
 ``tol * ||y||^2 / n`` (scikit-learn's stopping rule, so both solvers stop at

@@ -166,10 +166,26 @@ class Results:
         Raises:
           ValueError: naming ``seed`` or ``strength`` when out of range.
 
-        Example::
-
-          keras_model = load_job("outputs/job").to_keras(seed=1, strength=2, prune=True)
-          keras_model.save("model.keras")
+        Examples:
+          >>> import tempfile
+          >>> from pathlib import Path
+          >>> import keras
+          >>> import numpy as np
+          >>> from research.engine import train_and_evaluate
+          >>> from research.io import load_job, write_job
+          >>> config = {"model": {"name": "linear"}, "loss": "mse", "batch_size": 40,
+          ...           "epochs": 5, "num_seeds": 3, "method": "proximal",
+          ...           "regularizer": {"name": "l1", "l1": [0.01, 0.1]}}
+          >>> job = Path(tempfile.mkdtemp()) / "job"
+          >>> write_job(job, train_and_evaluate(config))
+          >>> results = load_job(job)
+          >>> keras_model = results.to_keras(seed=1, strength=1, prune=True)
+          >>> keras_model.save(job / "model.keras")
+          >>> reloaded = keras.saving.load_model(job / "model.keras")
+          >>> x = results.dataset().x_test
+          >>> outputs = keras.ops.convert_to_numpy(reloaded(x))
+          >>> bool(np.allclose(outputs, results.predict(x, strength=1)[1]))
+          True
         """
         from research import port
 

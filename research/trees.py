@@ -18,10 +18,15 @@ def entry_key(entry: Any) -> Any:
     """The key of one path entry: a ``DictKey``'s key, a ``GetAttrKey``'s name, a
     ``SequenceKey``'s index (or the key of NNX's own path entries); else the entry.
 
-    Example::
-
-      path, _ = jax.tree_util.tree_flatten_with_path({"layers": [{"kernel": 1}]})[0][0]
-      [entry_key(e) for e in path]  # ["layers", 0, "kernel"]
+    Examples:
+      >>> import jax
+      >>> from research.trees import entry_key, path_str
+      >>> leaves, _ = jax.tree_util.tree_flatten_with_path({"layers": [{"kernel": 1}]})
+      >>> path, leaf = leaves[0]
+      >>> [entry_key(e) for e in path]
+      ['layers', 0, 'kernel']
+      >>> path_str(path)
+      'layers/0/kernel'
     """
     for attr in ("key", "name", "idx"):
         if hasattr(entry, attr):

@@ -12,8 +12,9 @@ import pytest
 import research
 
 LIBRARY = (
-    *("regularizers", "optim", "constraints", "layers", "lasso", "port", "models", "data"),
-    *("losses", "methods", "checks", "trees", "compat", "prune", "results", "config"),
+    *("regularizers", "optim", "constraints", "layers", "lasso", "glm", "port", "models"),
+    *("data", "losses", "methods", "checks", "trees", "compat", "prune", "results", "config"),
+    *("engine", "io", "tables", "tracking", "claims"),
 )
 
 

@@ -74,6 +74,21 @@ def test_every_figure_file_is_written_and_non_empty(built):
     assert set(json.loads((out / "numbers.json").read_text())) == set(KEYS)
 
 
+def test_each_figure_names_its_sweeps_and_the_commands_that_rerun_it(built):
+    root, figures, _ = built
+    sweeps = {f.key: f.sweeps for f in figures}
+    assert sweeps["fig01_l1_penalty"] == () and sweeps["fig17_thresholding"] == ()
+    assert sweeps["fig06_line_fits"] == ("line_outliers",)
+    assert set(sweeps["fig12_strength_sweep"]) == {"digits", "digits_linear"}
+    assert "line_outliers_adjusted" in sweeps["fig10_adjusted_network"]
+    index = (root / "figures" / "README.md").read_text()
+    fig06 = index.split("## fig06_line_fits")[1].split("## ")[0]
+    rerun = "research-train -m +sweep=line_outliers num_seeds=3 && research-figures --quick"
+    assert f"Rerun: `{rerun}`" in fig06
+    fig01 = index.split("## fig01_l1_penalty")[1].split("## ")[0]
+    assert "Sweeps: none (library calls). Rerun: `research-figures --quick`" in fig01
+
+
 def test_penalty_curves_come_with_a_zero_subgradient_at_zero(built):
     root, _, _ = built
     for key in ("fig01_l1_penalty", "fig02_l2_penalty"):

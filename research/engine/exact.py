@@ -2,9 +2,11 @@
 
 With ``model=linear``, ``loss=half_mse`` and an ``l1``, ``l2`` or
 ``elastic_net`` penalty (or none), training minimizes a convex objective,
-scikit-learn's Lasso / ElasticNet one with an unpenalized intercept::
+scikit-learn's Lasso / ElasticNet one with an unpenalized intercept:
 
-    1/(2n) ||y - X w - b||^2 + l1 ||w||_1 + l2 ||w||^2     (Keras's penalty conventions)
+```text
+1/(2n) ||y - X w - b||^2 + l1 ||w||_1 + l2 ||w||^2     (Keras's penalty conventions)
+```
 
 ``research.lasso_path`` solves it to a certified duality gap (``TOL``) at every
 strength of the sweep, the strengths of one L1 share in one warm-started path.

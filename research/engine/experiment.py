@@ -232,11 +232,22 @@ def train_and_evaluate(config: Any) -> Results:
     Raises:
       ValueError: for a bad config, naming the key and what was expected.
 
-    Example::
+    Examples:
+      Three seeds of a linear model, each at two L1 strengths, trained by proximal SGD
+      on full batches for five epochs:
 
-      from research.engine import train_and_evaluate
-      res = train_and_evaluate({"regularizer": {"name": "l1", "l1": [0.01, 0.1]},
-                                "method": "proximal", "num_seeds": 5, "epochs": 10})
-      res.metrics["total_error"].shape   # (5, 2)
+      >>> from research.engine import train_and_evaluate
+      >>> config = {"model": {"name": "linear"}, "loss": "mse", "batch_size": 40,
+      ...           "epochs": 5, "num_seeds": 3, "method": "proximal",
+      ...           "regularizer": {"name": "l1", "l1": [0.01, 0.1]}}
+      >>> res = train_and_evaluate(config)
+      >>> res.strengths
+      {'l1': array([0.01, 0.1 ])}
+      >>> res.metrics["total_error"].shape, res.history["epoch_loss"].shape
+      ((3, 2), (3, 2, 5))
+      >>> res.params["layers/0/kernel"].shape  # (seeds, strengths, inputs, outputs)
+      (3, 2, 1, 1)
+      >>> bool(res.metrics["diverged"].any())
+      False
     """
     return Experiment(config).run()

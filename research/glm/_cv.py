@@ -162,7 +162,8 @@ def glm_cv(
     are fitted in parallel threads (the compiled loops release the GIL).
 
     Args:
-      X, y: as for ``glm_path``.
+      X: (n, p) features, as for ``glm_path``.
+      y: the responses (labels, counts) of the family, as for ``glm_path``.
       n_folds: the number of folds (>= 3) when ``fold_ids`` is not given.
       fold_ids: (n,) integer fold labels (at least 3 distinct); default: a balanced random
         assignment from ``seed``.

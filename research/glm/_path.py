@@ -60,8 +60,10 @@ def glm_path(
       sample_weight: (n,) observation weights >= 0 (normalized to sum to 1).
       penalty_factor: (p,) factors >= 0 (0: unpenalized; ``np.inf``: excluded), rescaled to
         sum to p as glmnet does.
-      lower, upper: limits on the coefficients (original scale), scalars or (p,);
-        ``lower <= 0 <= upper``, as glmnet requires.
+      lower: lower limits on the coefficients (original scale), a scalar or (p,) (None:
+        none); ``lower <= 0``, as glmnet requires (glmnet's ``lower.limits``).
+      upper: upper limits on the coefficients (original scale), a scalar or (p,) (None:
+        none); ``upper >= 0``, as glmnet requires (glmnet's ``upper.limits``).
       fit_intercept: fit an unpenalized intercept.
       standardize: penalize the coefficients of the features scaled to unit (weighted,
         population) variance; the coefficients are returned on the original scale.

@@ -2,29 +2,27 @@
 
 Each layer mirrors one Keras 3 layer, with the same keywords and parameter layout:
 
-==========================  =======================================  ===========================
-here                        Keras                                    parameters
-==========================  =======================================  ===========================
-``Dense``                   ``keras.layers.Dense``                   ``kernel`` (in, out), ``bias``
-``Conv``                    ``keras.layers.Conv2D`` (channels last)  ``kernel`` (kh, kw, in, out)
-``Conv1D``                  ``keras.layers.Conv1D`` (channels last)  ``kernel`` (k, in, out)
-``MaxPooling2D``            ``keras.layers.MaxPooling2D``            none (also ``1D``)
-``AveragePooling2D``        ``keras.layers.AveragePooling2D``        none (also ``1D``)
-``GlobalAveragePooling2D``  ``keras.layers.GlobalAveragePooling2D``  none (also ``1D``)
-``GlobalMaxPooling2D``      ``keras.layers.GlobalMaxPooling2D``      none (also ``1D``)
-``Reshape``                 ``keras.layers.Reshape``                 none
-``Activation``              ``keras.layers.Activation``              none
-``ActivityRegularization``  ``keras.layers.ActivityRegularization``  none
-``Flatten``                 ``keras.layers.Flatten``                 none
-``Dropout``                 ``keras.layers.Dropout``                 none (an RNG stream)
-``BatchNormalization``      ``keras.layers.BatchNormalization``      ``gamma``, ``beta`` (+ stats)
-``LayerNormalization``      ``keras.layers.LayerNormalization``      ``gamma``, ``beta``
-``Add`` / ``Multiply``      ``keras.layers.Add`` / ``Multiply``      none
-``Average``                 ``keras.layers.Average``                 none
-``Concatenate``             ``keras.layers.Concatenate``             none
-``Sequential``              ``keras.Sequential``                     ``layers/<i>/...``
-``Graph``                   a functional ``keras.Model`` (a DAG)     ``layers/<i>/...``
-==========================  =======================================  ===========================
+| here | Keras | parameters |
+|---|---|---|
+| ``Dense`` | ``keras.layers.Dense`` | ``kernel`` (in, out), ``bias`` |
+| ``Conv`` | ``keras.layers.Conv2D`` (channels last) | ``kernel`` (kh, kw, in, out) |
+| ``Conv1D`` | ``keras.layers.Conv1D`` (channels last) | ``kernel`` (k, in, out) |
+| ``MaxPooling2D`` | ``keras.layers.MaxPooling2D`` | none (also ``1D``) |
+| ``AveragePooling2D`` | ``keras.layers.AveragePooling2D`` | none (also ``1D``) |
+| ``GlobalAveragePooling2D`` | ``keras.layers.GlobalAveragePooling2D`` | none (also ``1D``) |
+| ``GlobalMaxPooling2D`` | ``keras.layers.GlobalMaxPooling2D`` | none (also ``1D``) |
+| ``Reshape`` | ``keras.layers.Reshape`` | none |
+| ``Activation`` | ``keras.layers.Activation`` | none |
+| ``ActivityRegularization`` | ``keras.layers.ActivityRegularization`` | none |
+| ``Flatten`` | ``keras.layers.Flatten`` | none |
+| ``Dropout`` | ``keras.layers.Dropout`` | none (an RNG stream) |
+| ``BatchNormalization`` | ``keras.layers.BatchNormalization`` | ``gamma``, ``beta`` (+ stats) |
+| ``LayerNormalization`` | ``keras.layers.LayerNormalization`` | ``gamma``, ``beta`` |
+| ``Add`` / ``Multiply`` | ``keras.layers.Add`` / ``Multiply`` | none |
+| ``Average`` | ``keras.layers.Average`` | none |
+| ``Concatenate`` | ``keras.layers.Concatenate`` | none |
+| ``Sequential`` | ``keras.Sequential`` | ``layers/<i>/...`` |
+| ``Graph`` | a functional ``keras.Model`` (a DAG) | ``layers/<i>/...`` |
 
 * Activations (``ACTIVATIONS``, for ``Dense``, ``Conv``, ``Conv1D``, ``Activation``):
   linear, relu, tanh, sigmoid, softmax, gelu (the erf form), elu, softplus,

@@ -76,10 +76,23 @@ def example_weights(weight: jax.Array) -> Iterator[None]:
     itself. Exact for penalties that are sums over rows and zero at zero
     (L1, L2, ElasticNet). The weights are read while tracing.
 
-    Example::
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import ActivityRegularization, example_weights
+      >>> from research.layers import regularization_loss
+      >>> reg = ActivityRegularization(l1=1.0)
+      >>> x = jnp.array([[1.0, -1.0], [3.0, 1.0]])
+      >>> _ = reg(x)
+      >>> regularization_loss(reg)  # (2 + 4) / 2
+      Array(3., dtype=float32)
 
-      with example_weights(jnp.array([1.0, 1.0, 0.0])):  # the last row is padding
-          loss = mse(model(x_padded), y_padded) + regularization_loss(model)
+      The same two rows padded to a batch of three give the same penalty:
+
+      >>> x_padded = jnp.concatenate([x, jnp.full((1, 2), 100.0)])
+      >>> with example_weights(jnp.array([1.0, 1.0, 0.0])):  # the last row is padding
+      ...     _ = reg(x_padded)
+      >>> regularization_loss(reg)
+      Array(3., dtype=float32)
     """
     _EXAMPLE_WEIGHTS.append(weight)
     try:
@@ -112,7 +125,17 @@ def _activity_penalty(
 class ActivityLoss(nnx.Variable):
     """A layer's activity penalty from its most recent call (not an ``nnx.Param``).
 
-    Example: ``nnx.state(model, ActivityLoss)`` holds every layer's stored penalty.
+    ``nnx.state(model, ActivityLoss)`` holds every layer's stored penalty.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from research.layers import ActivityLoss, ActivityRegularization, Sequential
+      >>> model = Sequential(ActivityRegularization(l1=1.0), ActivityRegularization(l2=1.0))
+      >>> _ = model(jnp.array([[1.0, -2.0]]))
+      >>> nnx.to_pure_dict(nnx.state(model, ActivityLoss))
+      {'layers': {0: {'activity_loss': Array(3., dtype=float32)},
+                  1: {'activity_loss': Array(5., dtype=float32)}}}
     """
 
 
@@ -125,13 +148,20 @@ class Layer(nnx.Module):
     ``<name>_constraint`` attribute (``kernel`` and ``bias`` unless a subclass
     says otherwise, as ``BatchNormalization``'s ``gamma`` and ``beta``).
 
-    Example::
-
-      class Double(Layer):
-          def __init__(self):
-              self._init_regularizers(activity_regularizer=L2(0.1))
-          def __call__(self, x):
-              return self._activity(2 * x)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import Layer, regularization_loss
+      >>> from research.regularizers import L2
+      >>> class Double(Layer):
+      ...     def __init__(self):
+      ...         self._init_regularizers(activity_regularizer=L2(0.1))
+      ...     def __call__(self, x):
+      ...         return self._activity(2 * x)
+      >>> layer = Double()
+      >>> layer(jnp.array([[1.0, 2.0]]))
+      Array([[2., 4.]], dtype=float32)
+      >>> regularization_loss(layer)  # 0.1 * (2**2 + 4**2), one row
+      Array(2., dtype=float32)
     """
 
     weight_names: ClassVar[tuple[str, ...]] = ("kernel", "bias")
@@ -202,10 +232,23 @@ def regularization_loss(model: nnx.Module) -> jax.Array:
     Returns:
       A scalar (the sum of ``model.losses`` in Keras).
 
-    Example::
-
-      loss_fn = lambda m: jnp.mean((m(x) - y) ** 2) + regularization_loss(m)
-      loss, grads = nnx.value_and_grad(loss_fn)(model)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from research.layers import Dense, regularization_loss
+      >>> from research.regularizers import L1
+      >>> model = Dense(2, 1, kernel_regularizer=L1(0.1), kernel_init=nnx.initializers.ones,
+      ...               rngs=nnx.Rngs(0))
+      >>> regularization_loss(model)  # 0.1 * (1 + 1)
+      Array(0.2, dtype=float32)
+      >>> x, y = jnp.ones((4, 2)), jnp.zeros((4, 1))
+      >>> loss_fn = lambda m: jnp.mean((m(x) - y) ** 2) + regularization_loss(m)
+      >>> loss, grads = nnx.value_and_grad(loss_fn)(model)
+      >>> loss  # 2**2 + 0.2
+      Array(4.2, dtype=float32)
+      >>> grads["kernel"][...]  # 2 * 2 + 0.1 * sign(1)
+      Array([[4.1],
+             [4.1]], dtype=float32)
     """
     total = jnp.zeros(())
     for _, layer in _layers(model):
@@ -231,10 +274,26 @@ def constraints(model: nnx.Module) -> optax.GradientTransformation:
     Returns:
       A stateless ``optax.GradientTransformation``.
 
-    Example::
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from flax import nnx
+      >>> from research.constraints import NonNeg
+      >>> from research.layers import Dense, constraints
+      >>> model = Dense(2, 1, kernel_constraint=NonNeg(),
+      ...               kernel_init=nnx.initializers.constant(0.5), rngs=nnx.Rngs(0))
+      >>> tx = optax.chain(optax.sgd(1.0), constraints(model))
+      >>> optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+      >>> grads = nnx.grad(lambda m: m(jnp.array([[1.0, -1.0]])).sum())(model)
+      >>> _ = optimizer.update(model, grads)
 
-      tx = optax.chain(optax.sgd(0.1), constraints(model))
-      optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+      The step takes the kernel to ``(-0.5, 1.5)``; the constraint clips it:
+
+      >>> model.kernel[...]
+      Array([[0. ],
+             [1.5]], dtype=float32)
+      >>> model.bias[...]  # no constraint
+      Array([-1.], dtype=float32)
     """
     table: dict[tuple[str, ...], Callable[[jax.Array], jax.Array]] = {}
     for path, layer in _layers(model):

@@ -59,10 +59,12 @@ class BatchNormalization(Layer):
 
     With ``training=True`` the input is normalized with the statistics of the
     batch (the mean and the biased variance over every axis but the last),
-    and the moving statistics are updated in place, as Keras updates them::
+    and the moving statistics are updated in place, as Keras updates them:
 
-      moving_mean     = moving_mean * momentum + mean * (1 - momentum)
-      moving_variance = moving_variance * momentum + variance * (1 - momentum)
+    ```python
+    moving_mean     = moving_mean * momentum + mean * (1 - momentum)
+    moving_variance = moving_variance * momentum + variance * (1 - momentum)
+    ```
 
     Otherwise (the default, as a Keras model called without ``training=True``)
     the moving statistics normalize. Either way the output is
@@ -82,12 +84,17 @@ class BatchNormalization(Layer):
       epsilon: added to the variance.
       center: whether there is an offset ``beta``.
       scale: whether there is a scale ``gamma``.
-      beta_init, gamma_init, moving_mean_init, moving_variance_init:
-        initializers ``(key, shape, dtype)`` (zeros, ones, zeros, ones).
-      beta_regularizer, gamma_regularizer: penalties on ``beta`` / ``gamma``:
-        ``research.regularizers`` objects or callables ``w -> scalar``.
+      beta_init: initializer ``(key, shape, dtype)`` of ``beta`` (zeros).
+      gamma_init: initializer of ``gamma`` (ones).
+      moving_mean_init: initializer of the moving mean (zeros).
+      moving_variance_init: initializer of the moving variance (ones).
+      beta_regularizer: penalty on ``beta``: a ``research.regularizers`` object
+        or a callable ``w -> scalar``.
+      gamma_regularizer: penalty on ``gamma``, as ``beta_regularizer``.
       activity_regularizer: penalty on the output, divided by the batch size.
-      beta_constraint, gamma_constraint: callables ``w -> w`` (see ``constraints``).
+      beta_constraint: callable ``w -> w`` applied to ``beta`` after each
+        optimizer step (see ``constraints``).
+      gamma_constraint: as ``beta_constraint``, for ``gamma``.
       param_dtype: dtype of the weights and the moving statistics.
       rngs: Flax NNX random streams (``params`` for the initializers).
 
@@ -95,11 +102,21 @@ class BatchNormalization(Layer):
       ValueError: for an ``axis`` other than -1, an ``epsilon`` <= 0 or a
         ``momentum`` outside [0, 1].
 
-    Example::
-
-      bn = BatchNormalization(8, momentum=0.9, rngs=nnx.Rngs(0))
-      y = bn(x, training=True)  # normalized by the batch; bn.moving_mean moved
-      y = bn(x)                 # normalized by the moving statistics
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import numpy as np
+      >>> from flax import nnx
+      >>> from research.layers import BatchNormalization
+      >>> bn = BatchNormalization(2, momentum=0.9, rngs=nnx.Rngs(0))
+      >>> x = jnp.array([[0.0, 1.0], [2.0, 5.0]])  # batch mean (1, 3), variance (1, 4)
+      >>> np.asarray(bn(x, training=True)).round(2)  # normalized by the batch
+      array([[-1., -1.],
+             [ 1.,  1.]], dtype=float32)
+      >>> bn.moving_mean[...], bn.moving_variance[...]  # moved a tenth of the way
+      (Array([0.1, 0.3], dtype=float32), Array([1. , 1.3], dtype=float32))
+      >>> np.asarray(bn(x)).round(2)  # normalized by the moving statistics
+      array([[-0.1 ,  0.61],
+             [ 1.9 ,  4.12]], dtype=float32)
     """
 
     weight_names: ClassVar[tuple[str, ...]] = ("gamma", "beta")
@@ -189,10 +206,12 @@ class LayerNormalization(Layer):
     """``keras.layers.LayerNormalization`` over the last axis.
 
     Each example is normalized by the mean and the biased variance of its last
-    axis, in Keras 3's order of operations::
+    axis, in Keras 3's order of operations:
 
-      inv = gamma / sqrt(variance + epsilon)
-      y = x * inv + (beta - mean * inv)
+    ```python
+    inv = gamma / sqrt(variance + epsilon)
+    y = x * inv + (beta - mean * inv)
+    ```
 
     With ``rms_scaling=True`` (Keras's deprecated option, kept for old models)
     ``y = x * gamma / sqrt(variance + epsilon)``: the input scaled by its
@@ -205,18 +224,29 @@ class LayerNormalization(Layer):
       center: whether there is an offset ``beta``.
       scale: whether there is a scale ``gamma``.
       rms_scaling: Keras's ``rms_scaling``.
-      beta_init, gamma_init: initializers ``(key, shape, dtype)`` (zeros, ones).
-      beta_regularizer, gamma_regularizer, activity_regularizer,
-        beta_constraint, gamma_constraint, param_dtype, rngs: as for
-        ``BatchNormalization``.
+      beta_init: initializer ``(key, shape, dtype)`` of ``beta`` (zeros).
+      gamma_init: initializer of ``gamma`` (ones).
+      beta_regularizer: as for ``BatchNormalization``.
+      gamma_regularizer: as for ``BatchNormalization``.
+      activity_regularizer: as for ``BatchNormalization``.
+      beta_constraint: as for ``BatchNormalization``.
+      gamma_constraint: as for ``BatchNormalization``.
+      param_dtype: as for ``BatchNormalization``.
+      rngs: as for ``BatchNormalization``.
 
     Raises:
       ValueError: for an ``axis`` other than -1 or an ``epsilon`` <= 0.
 
-    Example::
-
-      ln = LayerNormalization(8, rngs=nnx.Rngs(0))
-      y = ln(jnp.ones((4, 8)))  # each row with mean 0 (before beta)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import numpy as np
+      >>> from flax import nnx
+      >>> from research.layers import LayerNormalization
+      >>> ln = LayerNormalization(4, rngs=nnx.Rngs(0))
+      >>> y = ln(jnp.array([[1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0]]))
+      >>> np.asarray(y).round(2)  # each row with mean 0 and variance 1 (before gamma and beta)
+      array([[-1.34, -0.45,  0.45,  1.34],
+             [-1.34, -0.45,  0.45,  1.34]], dtype=float32)
     """
 
     weight_names: ClassVar[tuple[str, ...]] = ("gamma", "beta")

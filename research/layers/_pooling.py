@@ -106,10 +106,17 @@ class MaxPooling1D(_Pooling):
     Raises:
       ValueError: for another padding, or a size or stride that is not positive.
 
-    Example::
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import MaxPooling1D
+      >>> pool = MaxPooling1D(3, strides=2, padding="same")
+      >>> pool(jnp.ones((4, 10, 8))).shape
+      (4, 5, 8)
 
-      pool = MaxPooling1D(3, strides=2, padding="same")
-      y = pool(jnp.ones((4, 10, 8)))  # shape (4, 5, 8)
+      Seven steps give ``ceil(7 / 2) = 4`` windows, one padded step at each end:
+
+      >>> pool(jnp.arange(7.0).reshape(1, 7, 1))[0, :, 0]
+      Array([1., 3., 5., 6.], dtype=float32)
     """
 
     _RANK = 1
@@ -129,10 +136,15 @@ class MaxPooling2D(_Pooling):
     Raises:
       ValueError: for another padding, or a size or stride that is not positive.
 
-    Example::
-
-      pool = MaxPooling2D(2)
-      y = pool(jnp.ones((4, 8, 8, 3)))  # shape (4, 4, 4, 3)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import MaxPooling2D
+      >>> pool = MaxPooling2D(2)
+      >>> pool(jnp.ones((4, 8, 8, 3))).shape
+      (4, 4, 4, 3)
+      >>> pool(jnp.arange(16.0).reshape(1, 4, 4, 1))[0, :, :, 0]
+      Array([[ 5.,  7.],
+             [13., 15.]], dtype=float32)
     """
 
     _RANK = 2
@@ -153,10 +165,13 @@ class AveragePooling1D(_Pooling):
     Raises:
       ValueError: for another padding, or a size or stride that is not positive.
 
-    Example::
-
-      pool = AveragePooling1D(2)
-      y = pool(jnp.arange(4.0).reshape(1, 4, 1))  # [[[0.5], [2.5]]]
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import AveragePooling1D
+      >>> pool = AveragePooling1D(2)
+      >>> pool(jnp.arange(4.0).reshape(1, 4, 1))
+      Array([[[0.5],
+              [2.5]]], dtype=float32)
     """
 
     _RANK = 1
@@ -177,10 +192,19 @@ class AveragePooling2D(_Pooling):
     Raises:
       ValueError: for another padding, or a size or stride that is not positive.
 
-    Example::
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import AveragePooling2D
+      >>> pool = AveragePooling2D(3, strides=2, padding="same")
+      >>> y = pool(jnp.ones((4, 7, 7, 3)))
+      >>> y.shape, bool((y == 1).all())
+      ((4, 4, 4, 3), True)
 
-      pool = AveragePooling2D(3, strides=2, padding="same")
-      y = pool(jnp.ones((4, 7, 7, 3)))  # shape (4, 4, 4, 3), all ones
+      The windows on the padded last row and column average their real pixels only:
+
+      >>> AveragePooling2D(2, padding="same")(jnp.arange(9.0).reshape(1, 3, 3, 1))[0, :, :, 0]
+      Array([[2. , 3.5],
+             [6.5, 8. ]], dtype=float32)
     """
 
     _RANK = 2
@@ -215,9 +239,15 @@ class GlobalAveragePooling1D(_GlobalPooling):
     Args:
       keepdims: whether to keep the steps axis (with size 1).
 
-    Example::
-
-      GlobalAveragePooling1D()(jnp.ones((4, 10, 8))).shape  # (4, 8)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import GlobalAveragePooling1D
+      >>> x = jnp.arange(12.0).reshape(2, 3, 2)
+      >>> GlobalAveragePooling1D()(x)
+      Array([[2., 3.],
+             [8., 9.]], dtype=float32)
+      >>> GlobalAveragePooling1D(keepdims=True)(x).shape
+      (2, 1, 2)
     """
 
     _RANK = 1
@@ -233,9 +263,13 @@ class GlobalAveragePooling2D(_GlobalPooling):
     Args:
       keepdims: whether to keep the height and width axes (with size 1).
 
-    Example::
-
-      GlobalAveragePooling2D(keepdims=True)(jnp.ones((4, 5, 5, 3))).shape  # (4, 1, 1, 3)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import GlobalAveragePooling2D
+      >>> GlobalAveragePooling2D(keepdims=True)(jnp.ones((4, 5, 5, 3))).shape
+      (4, 1, 1, 3)
+      >>> GlobalAveragePooling2D()(jnp.arange(8.0).reshape(1, 2, 2, 2))
+      Array([[3., 4.]], dtype=float32)
     """
 
     _RANK = 2
@@ -248,9 +282,14 @@ class GlobalMaxPooling1D(_GlobalPooling):
     Args:
       keepdims: whether to keep the steps axis (with size 1).
 
-    Example::
-
-      GlobalMaxPooling1D()(jnp.ones((4, 10, 8))).shape  # (4, 8)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import GlobalMaxPooling1D
+      >>> GlobalMaxPooling1D()(jnp.ones((4, 10, 8))).shape
+      (4, 8)
+      >>> GlobalMaxPooling1D()(jnp.arange(12.0).reshape(2, 3, 2))
+      Array([[ 4.,  5.],
+             [10., 11.]], dtype=float32)
     """
 
     _RANK = 1
@@ -263,9 +302,13 @@ class GlobalMaxPooling2D(_GlobalPooling):
     Args:
       keepdims: whether to keep the height and width axes (with size 1).
 
-    Example::
-
-      GlobalMaxPooling2D()(jnp.ones((4, 5, 5, 3))).shape  # (4, 3)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import GlobalMaxPooling2D
+      >>> GlobalMaxPooling2D()(jnp.ones((4, 5, 5, 3))).shape
+      (4, 3)
+      >>> GlobalMaxPooling2D()(jnp.arange(8.0).reshape(1, 2, 2, 2))
+      Array([[6., 7.]], dtype=float32)
     """
 
     _RANK = 2

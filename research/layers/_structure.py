@@ -25,9 +25,13 @@ LOGIT_ACTIVATIONS = ("softmax", "sigmoid")
 class Flatten(nnx.Module):
     """``keras.layers.Flatten`` (channels last): ``(batch, ...) -> (batch, prod(...))``.
 
-    Example::
-
-      Flatten()(jnp.ones((2, 4, 4, 3))).shape  # (2, 48)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import Flatten
+      >>> Flatten()(jnp.ones((2, 4, 4, 3))).shape
+      (2, 48)
+      >>> Flatten()(jnp.arange(4.0).reshape(1, 2, 2))
+      Array([[0., 1., 2., 3.]], dtype=float32)
     """
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -48,10 +52,17 @@ class Dropout(nnx.Dropout):
         for the input's size) per axis; axes of size 1 share one mask entry.
       rngs: a default ``nnx.Rngs`` with a ``dropout`` stream (optional).
 
-    Example::
-
-      drop = Dropout(0.5, rngs=nnx.Rngs(dropout=0))
-      y = drop(x, training=True)  # about half the entries zeroed, the rest doubled
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from research.layers import Dropout
+      >>> drop = Dropout(0.5, rngs=nnx.Rngs(dropout=0))
+      >>> x = jnp.ones((1000,))
+      >>> bool((drop(x) == x).all())  # not training: the input
+      True
+      >>> y = drop(x, training=True)  # about half the entries zeroed, the rest doubled
+      >>> sorted(set(y.tolist())), 400 < int((y == 0).sum()) < 600
+      ([0.0, 2.0], True)
     """
 
     def __init__(
@@ -98,10 +109,17 @@ class Sequential(nnx.Module):
         inputs of the same size and another shape (flat features) are
         reshaped to it.
 
-    Example::
-
-      model = Sequential(Dense(4, 8, activation="relu", rngs=rngs), Dense(8, 1, rngs=rngs))
-      y = model(jnp.ones((2, 4)))
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from research.layers import Dense, Sequential
+      >>> rngs = nnx.Rngs(0)
+      >>> model = Sequential(Dense(4, 8, activation="relu", rngs=rngs), Dense(8, 1, rngs=rngs))
+      >>> model(jnp.ones((2, 4))).shape
+      (2, 1)
+      >>> params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+      >>> params["layers"][0]["kernel"].shape, params["layers"][1]["bias"].shape
+      ((4, 8), (1,))
     """
 
     def __init__(self, *layers: Any, input_shape: Sequence[int] | None = None) -> None:
@@ -137,9 +155,23 @@ class Sequential(nnx.Module):
         from which Keras's TensorFlow backend computes a cross-entropy that
         is not ``from_logits`` in a compiled ``fit``. None otherwise.
 
-        Example::
+        Examples:
+          >>> import jax
+          >>> import jax.numpy as jnp
+          >>> from flax import nnx
+          >>> from research.layers import Dense, Dropout, Sequential
+          >>> model = Sequential(Dense(3, 2, activation="softmax", rngs=nnx.Rngs(0)), Dropout(0.5))
+          >>> probs, logits = model.call_with_logits(jnp.ones((4, 3)))
+          >>> logits.shape, bool(jnp.allclose(probs, jax.nn.softmax(logits)))
+          ((4, 2), True)
 
-          probs, logits = model.call_with_logits(x, training=True)
+          A ``Dropout`` that drops (training) leaves no logits, nor does a final linear layer:
+
+          >>> x, dropout = jnp.ones((4, 3)), nnx.Rngs(dropout=0)
+          >>> model.call_with_logits(x, training=True, rngs=dropout)[1] is None
+          True
+          >>> Sequential(Dense(3, 2, rngs=nnx.Rngs(0))).call_with_logits(x)[1] is None
+          True
         """
         logits = None
         shape = self.input_shape

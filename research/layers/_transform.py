@@ -29,9 +29,14 @@ class Reshape(nnx.Module):
         entry below 1; when called, for an input whose examples do not have
         ``prod(target_shape)`` entries.
 
-    Example::
-
-      Reshape((-1, 4))(jnp.ones((2, 4, 4, 1))).shape  # (2, 4, 4)
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import Reshape
+      >>> Reshape((-1, 4))(jnp.ones((2, 4, 4, 1))).shape
+      (2, 4, 4)
+      >>> Reshape((2, 3))(jnp.arange(6.0).reshape(1, 6))
+      Array([[[0., 1., 2.],
+              [3., 4., 5.]]], dtype=float32)
     """
 
     def __init__(self, target_shape: Sequence[int]) -> None:
@@ -68,9 +73,14 @@ class Activation(nnx.Module):
     Raises:
       ValueError: for another activation.
 
-    Example::
-
-      Activation("gelu")(jnp.array([-1.0, 0.0, 1.0]))  # [-0.1587, 0., 0.8413]
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.layers import Activation
+      >>> y = Activation("gelu")(jnp.array([-1.0, 0.0, 1.0]))
+      >>> [round(v, 4) for v in y.tolist()]
+      [-0.1587, 0.0, 0.8413]
+      >>> Activation("leaky_relu")(jnp.array([-1.0, 2.0]))
+      Array([-0.2,  2. ], dtype=float32)
     """
 
     def __init__(self, activation: str | None) -> None:

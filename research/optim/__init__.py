@@ -4,9 +4,11 @@ Two ways to minimize ``loss(w) + R(w)`` with a ``research.regularizers`` penalty
 
 * **Subgradient** (what Keras does with ``kernel_regularizer``): add the
   penalty's (sub)gradient to the loss gradient, then take any optimizer step.
-  ``add_regularization(reg)`` goes *before* the optimizer in a chain::
+  ``add_regularization(reg)`` goes *before* the optimizer in a chain:
 
-    tx = optax.chain(add_regularization(L2(0.3)), optax.sgd(0.01))
+  ```python
+  tx = optax.chain(add_regularization(L2(0.3)), optax.sgd(0.01))
+  ```
 
   One step of ``tx`` is exactly one Keras ``SGD(0.01)`` step on
   ``loss + L2(0.3)``. With L1, weights hover around zero at a distance of
@@ -14,9 +16,11 @@ Two ways to minimize ``loss(w) + R(w)`` with a ``research.regularizers`` penalty
 
 * **Proximal** (forward-backward splitting): take the optimizer step on the
   loss alone, then map the result through ``reg.prox(., learning_rate)``.
-  ``proximal(reg, learning_rate)`` goes *after* the optimizer::
+  ``proximal(reg, learning_rate)`` goes *after* the optimizer:
 
-    tx = optax.chain(optax.sgd(0.01), proximal(L1(1e-3), learning_rate=0.01))
+  ```python
+  tx = optax.chain(optax.sgd(0.01), proximal(L1(1e-3), learning_rate=0.01))
+  ```
 
   This gives exact zeros. With ``optax.sgd(lr)`` before it, one step equals
   TensorFlow's ``ResourceApplyProximalGradientDescent(alpha=lr, l1=l1,
@@ -40,9 +44,11 @@ work under ``jax.jit`` and ``jax.vmap`` and with ``optax.chain``,
 Weight constraints (Keras's ``kernel_constraint``): ``constrain(c)`` goes
 *after* the optimizer and projects the new params with a
 ``research.constraints`` constraint (``MaxNorm``, ``MinMaxNorm``, ``NonNeg``,
-``UnitNorm``), as Keras does after each optimizer update::
+``UnitNorm``), as Keras does after each optimizer update:
 
-  tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
+```python
+tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
+```
 
 Keras's ``weight_decay=`` on any optimizer: ``decoupled_weight_decay(wd, lr)``
 after the optimizer adds ``-lr_t * wd * w`` to its update, for every

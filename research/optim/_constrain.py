@@ -47,16 +47,21 @@ def constrain(constraint: Constraint, mask: Mask = None) -> optax.GradientTransf
     Raises:
       TypeError: if ``constraint`` is not a ``research.constraints.Constraint``.
 
-    Example::
+    Examples:
+      The kernel's column of norm 5 is scaled to norm 2; the bias is left alone:
 
-      import optax
-      from research.constraints import MaxNorm
-      from research.optim import constrain
-
-      tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
-      state = tx.init(params)
-      updates, state = tx.update(jax.grad(loss)(params), state, params)
-      params = optax.apply_updates(params, updates)   # every kernel column norm <= 2
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from research.constraints import MaxNorm
+      >>> from research.optim import constrain
+      >>> params = {"dense": {"kernel": jnp.array([[3.0], [4.0]]), "bias": jnp.array([5.0])}}
+      >>> grads = jax.tree.map(jnp.zeros_like, params)
+      >>> tx = optax.chain(optax.sgd(0.1), constrain(MaxNorm(2.0)))
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> new = optax.apply_updates(params, updates)
+      >>> jnp.round(jnp.linalg.norm(new["dense"]["kernel"], axis=0), 5), new["dense"]["bias"]
+      (Array([2.], dtype=float32), Array([5.], dtype=float32))
     """
     if not isinstance(constraint, Constraint):
         raise TypeError(

@@ -148,15 +148,17 @@ def ftrl(
     A complete optimizer (do not chain it after another one). With
     ``p = -learning_rate_power`` (``p = 0.5`` by default), ``lr`` the learning
     rate at this step, and per coordinate an accumulator ``n`` (starts at
-    ``initial_accumulator_value``) and a linear term ``z`` (starts at 0)::
+    ``initial_accumulator_value``) and a linear term ``z`` (starts at 0):
 
-      w     <- w - lr * weight_decay * w        (only if weight_decay is set)
-      g'    <- g + 2 * l2_shrinkage * w
-      n_new <- n + g**2                         (the raw gradient, not g')
-      z     <- z + g' - (n_new**p - n**p) / lr * w
-      q     <- n_new**p / lr + 2 * (l2 + beta / (2 * lr))
-      w     <- (clip(z, -l1, l1) - z) / q       (exactly 0 where |z| <= l1)
-      n     <- n_new
+    ```text
+    w     <- w - lr * weight_decay * w        (only if weight_decay is set)
+    g'    <- g + 2 * l2_shrinkage * w
+    n_new <- n + g**2                         (the raw gradient, not g')
+    z     <- z + g' - (n_new**p - n**p) / lr * w
+    q     <- n_new**p / lr + 2 * (l2 + beta / (2 * lr))
+    w     <- (clip(z, -l1, l1) - z) / q       (exactly 0 where |z| <= l1)
+    n     <- n_new
+    ```
 
     How each line maps to Keras's and TensorFlow's code, and where they differ,
     is in the docstring of ``research.optim._ftrl``.
@@ -181,9 +183,18 @@ def ftrl(
 
     Strengths may be traced (built inside ``jax.jit`` / ``jax.vmap``).
 
-    Example::
+    Examples:
+      From zero weights, a coordinate stays exactly 0 while ``|z| <= l1``:
 
-      tx = ftrl(learning_rate=0.05, l1=1e-3, l2=1e-4)
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from research.optim import ftrl
+      >>> tx = ftrl(learning_rate=0.05, l1=1e-3, l2=1e-4)
+      >>> params = {"kernel": jnp.zeros(2)}
+      >>> grads = {"kernel": jnp.array([0.5, 0.0005])}
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> optax.apply_updates(params, updates)["kernel"]
+      Array([-0.0421..., 0. ], dtype=float32)
     """
     _check_arguments(learning_rate, learning_rate_power, initial_accumulator_value,
                      l1, l2, l2_shrinkage, beta, weight_decay)  # fmt: skip

@@ -355,14 +355,30 @@ def from_keras_optimizer(
         learning rate, ``use_ema``, ``gradient_accumulation_steps`` or
         ``loss_scale_factor``, or a ``var_list`` exclusion without ``variables``.
 
-    Example::
+    Examples:
+      One step of ``AdamW`` with gradient clipping and no decay of the bias, next
+      to the same step of the Keras optimizer:
 
-      opt = keras.optimizers.AdamW(1e-3, clipnorm=1.0)
-      opt.exclude_from_weight_decay(var_names=["bias"])
-      tx = from_keras_optimizer(opt)
-      state = tx.init(params)
-      updates, state = tx.update(grads, state, params)
-      params = optax.apply_updates(params, updates)
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import keras
+      >>> import numpy as np
+      >>> import optax
+      >>> from research.optim import from_keras_optimizer
+      >>> opt = keras.optimizers.AdamW(0.1, clipnorm=1.0)
+      >>> opt.exclude_from_weight_decay(var_names=["bias"])
+      >>> tx = from_keras_optimizer(opt)
+      >>> params = {"kernel": jnp.array([[1.0, -2.0]]), "bias": jnp.array([0.5])}
+      >>> grads = {"kernel": jnp.array([[3.0, 4.0]]), "bias": jnp.array([1.0])}
+      >>> updates, state = jax.jit(tx.update)(grads, tx.init(params), params)
+      >>> new = optax.apply_updates(params, updates)
+      >>> [round(w, 4) for w in new["kernel"][0].tolist()], round(float(new["bias"][0]), 4)
+      ([0.8996, -2.0992], 0.4)
+      >>> names = ("kernel", "bias")
+      >>> variables = [keras.Variable(np.asarray(params[k]), name=k) for k in names]
+      >>> opt.apply([np.asarray(grads[k]) for k in names], variables)
+      >>> all(np.allclose(v.numpy(), new[k]) for v, k in zip(variables, names))
+      True
     """
     keras = import_keras()
     name = _check_optimizer(optimizer, keras)

@@ -87,11 +87,13 @@ def proximal_adagrad(
 ) -> optax.GradientTransformation:
     """Adagrad with an exact per-coordinate proximal step (TensorFlow's ProximalAdagrad).
 
-    A complete optimizer (do not chain it after another one)::
+    A complete optimizer (do not chain it after another one):
 
-      a   <- a + g**2
-      s   <- lr / sqrt(a)                       (per coordinate)
-      w   <- prox_{s * R}(w - s * g)
+    ```text
+    a   <- a + g**2
+    s   <- lr / sqrt(a)                       (per coordinate)
+    w   <- prox_{s * R}(w - s * g)
+    ```
 
     For ``ElasticNet(l1, l2)`` this is ``tf.raw_ops.ApplyProximalAdagrad``
     with ``l1=l1, l2=2 * l2`` (and ``tf.compat.v1.train.ProximalAdagradOptimizer``).
@@ -104,9 +106,20 @@ def proximal_adagrad(
       initial_accumulator_value: starting value of ``a`` (>= 0; TF's default 0.1).
       mask: replaces ``reg``'s selection.
 
-    Example::
+    Examples:
+      From empty accumulators the steps are ``0.1 / |g|`` (0.1 and 0.5), and so are
+      the thresholds of ``L1(1.0)``:
 
-      tx = proximal_adagrad(L1(1e-3), learning_rate=0.1)
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from research.optim import proximal_adagrad
+      >>> from research.regularizers import L1
+      >>> tx = proximal_adagrad(L1(1.0), learning_rate=0.1, initial_accumulator_value=0.0)
+      >>> params = {"kernel": jnp.array([0.5, 0.5])}
+      >>> grads = {"kernel": jnp.array([1.0, 0.2])}
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> optax.apply_updates(params, updates)["kernel"]  # both at 0.4, then thresholded
+      Array([0.3, 0. ], dtype=float32)
     """
     check_nonnegative("initial_accumulator_value", initial_accumulator_value)
     inner = optax.scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=0.0)
@@ -131,11 +144,13 @@ def proximal_adam(
 ) -> optax.GradientTransformation:
     """Adam with an exact prox in Adam's own diagonal metric.
 
-    A complete optimizer (do not chain it after ``optax.adam``)::
+    A complete optimizer (do not chain it after ``optax.adam``):
 
-      m, v  <- Adam's bias-corrected moments (optax.scale_by_adam)
-      s     <- lr / (sqrt(v) + eps)            (per coordinate)
-      w     <- prox_{s * R}(w - s * m)
+    ```text
+    m, v  <- Adam's bias-corrected moments (optax.scale_by_adam)
+    s     <- lr / (sqrt(v) + eps)            (per coordinate)
+    w     <- prox_{s * R}(w - s * m)
+    ```
 
     Without a penalty (zero strengths) this is ``optax.adam(lr, b1, b2, eps)``.
     Each coordinate is thresholded by its own Adam step ``s_i * l1``, so rarely
@@ -147,12 +162,35 @@ def proximal_adam(
       reg: a separable penalty (``reg.separable``: ``L1``, ``L2``, ``ElasticNet``, ``MCP``,
         ``SCAD``, ``Lq``, ``LogSum``, ``L0``); others raise, naming the penalty.
       learning_rate: base learning rate (>= 0) or schedule.
-      b1, b2, eps: Adam's hyperparameters, as in ``optax.adam``.
+      b1: Adam's decay rate of the first moment, as in ``optax.adam``.
+      b2: Adam's decay rate of the second moment, as in ``optax.adam``.
+      eps: added to the root of the second moment, as in ``optax.adam``.
       mask: replaces ``reg``'s selection.
 
-    Example::
+    Examples:
+      Adam's first step is ``lr * sign(g)`` with the steps ``lr / |g|`` (0.1 and 0.5),
+      which are also the thresholds of ``L1(1.0)``:
 
-      tx = proximal_adam(L1(1e-4), learning_rate=1e-3)
+      >>> import jax.numpy as jnp
+      >>> import numpy as np
+      >>> import optax
+      >>> from research.optim import proximal_adam
+      >>> from research.regularizers import L1
+      >>> params = {"kernel": jnp.array([0.5, 0.5])}
+      >>> grads = {"kernel": jnp.array([1.0, 0.2])}
+      >>> tx = proximal_adam(L1(1.0), learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> new = optax.apply_updates(params, updates)  # both at 0.4, then thresholded
+      >>> [round(w, 4) for w in new["kernel"].tolist()]
+      [0.3, 0.0]
+
+      Without a penalty it is ``optax.adam``:
+
+      >>> tx, adam = proximal_adam(L1(0.0), learning_rate=0.1), optax.adam(0.1)
+      >>> ours, _ = tx.update(grads, tx.init(params), params)
+      >>> theirs, _ = adam.update(grads, adam.init(params), params)
+      >>> bool(np.allclose(ours["kernel"], theirs["kernel"]))
+      True
     """
     inner = optax.scale_by_adam(b1=b1, b2=b2, eps=eps)
 

@@ -38,16 +38,22 @@ def add_regularization(reg: Regularizer, mask: Mask = None) -> optax.GradientTra
     Returns:
       An ``optax.GradientTransformation`` whose ``update`` needs ``params``.
 
-    Example::
+    Examples:
+      One Keras ``SGD(0.1)`` step on ``loss + L2(0.3)``: the kernel's gradient
+      gains ``2 * 0.3 * w``, the bias's does not.
 
-      import optax
-      from research.optim import add_regularization
-      from research.regularizers import L2
-
-      tx = optax.chain(add_regularization(L2(0.3)), optax.sgd(0.01))
-      state = tx.init(params)
-      updates, state = tx.update(jax.grad(loss)(params), state, params)
-      params = optax.apply_updates(params, updates)   # Keras SGD on loss + L2(0.3)
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from research.optim import add_regularization
+      >>> from research.regularizers import L2
+      >>> params = {"kernel": jnp.array([1.0, -2.0]), "bias": jnp.array([1.0])}
+      >>> loss = lambda p: jnp.sum(p["kernel"]) + jnp.sum(p["bias"])
+      >>> tx = optax.chain(add_regularization(L2(0.3)), optax.sgd(0.1))
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(jax.grad(loss)(params), state, params)
+      >>> optax.apply_updates(params, updates)
+      {'bias': Array([0.9], dtype=float32), 'kernel': Array([ 0.84, -1.98], dtype=float32)}
     """
     reg = with_mask(reg, mask)
     if reg.needs_prox:
@@ -108,11 +114,28 @@ def proximal(
     Raises:
       ValueError: if a concrete ``learning_rate`` is negative, NaN or infinite.
 
-    Example::
+    Examples:
+      One ISTA step: the SGD step, then soft thresholding at ``0.1 * 1.0`` of the
+      kernel (the bias is not penalized).
 
-      tx = optax.chain(optax.sgd(0.01), proximal(L1(1e-3), learning_rate=0.01))
-      # Adam: the prox step is the base learning rate 1e-3.
-      tx = optax.chain(optax.adam(1e-3), proximal(L1(1e-3), learning_rate=1e-3))
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from research.optim import proximal
+      >>> from research.regularizers import L1
+      >>> params = {"kernel": jnp.array([0.5, -2.0]), "bias": jnp.array([0.5])}
+      >>> grads = {"kernel": jnp.array([1.0, -1.0]), "bias": jnp.array([1.0])}
+      >>> tx = optax.chain(optax.sgd(0.1), proximal(L1(1.0), learning_rate=0.1))
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> optax.apply_updates(params, updates)
+      {'bias': Array([0.4], dtype=float32), 'kernel': Array([ 0.3, -1.8], dtype=float32)}
+
+      After Adam, the prox step is the base learning rate (here ``1e-3 * 1.0``):
+
+      >>> tx = optax.chain(optax.adam(1e-3), proximal(L1(1.0), learning_rate=1e-3))
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> new = optax.apply_updates(params, updates)  # Adam's step 1e-3, then the prox's
+      >>> [round(w, 6) for w in new["kernel"].tolist()]
+      [0.498, -1.998]
     """
     reg = with_mask(reg, mask, prox="proximal")
     check_learning_rate(learning_rate)

@@ -40,9 +40,11 @@ def decoupled_weight_decay(
     momentum or moment estimates (the gradient was computed at the undecayed
     weights). Chained after an optimizer whose update does not read the
     weights (SGD with or without momentum, Adam, RMSprop, ...), this adds
-    ``-lr_t * wd * w`` to its update, which is the same step::
+    ``-lr_t * wd * w`` to its update, which is the same step:
 
-      tx = optax.chain(optax.adam(1e-3), decoupled_weight_decay(0.004, 1e-3))
+    ```python
+    tx = optax.chain(optax.adam(1e-3), decoupled_weight_decay(0.004, 1e-3))
+    ```
 
     equals ``keras.optimizers.Adam(1e-3, weight_decay=0.004)`` (up to Keras's
     own placement of Adam's epsilon) and is ``optax.adamw``'s decay scaled by

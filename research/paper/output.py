@@ -25,11 +25,13 @@ __all__ = ["Figure", "save", "write_gif"]
 
 @dataclasses.dataclass
 class Figure:
-    """One drawn figure: its file name ``key``, its caption and its headline numbers."""
+    """One drawn figure: its file name ``key``, its caption, its headline numbers and the
+    sweeps it was drawn from (set by ``research.paper.build``; empty for library calls)."""
 
     key: str
     caption: str
     numbers: dict[str, Any]
+    sweeps: tuple[str, ...] = ()
 
 
 def save(out: Path, key: str, fig: MplFigure, data: dict[str, Any]) -> list[Path]:

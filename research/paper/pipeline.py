@@ -140,11 +140,21 @@ def build(root: Path = Path("outputs"), *, run: bool = False, quick: bool = Fals
         for step in FIGURES:
             assert step.__doc__ is not None  # every figure function has a docstring
             progress.update(task, description=f"drawing {step.__doc__.splitlines()[0]}")
-            done.append(step(sweeps, out))
+            sweeps.used.clear()
+            figure = step(sweeps, out)
+            figure.sweeps = tuple(sweeps.used)
+            done.append(figure)
             progress.advance(task)
     elapsed = time.perf_counter() - start
     _write_index(out, done, _commands(widths, quick), elapsed, quick=quick)
     return done
+
+
+def _rerun(figure: Figure, commands: list[str], quick: bool) -> str:
+    """The command lines that rerun one figure into ``outputs/``: its sweeps, then the
+    drawing (``research-figures`` draws them all)."""
+    runs = [c for c in commands if c.split()[2].removeprefix("+sweep=") in figure.sweeps]
+    return " && ".join([*runs, "research-figures" + " --quick" * quick])
 
 
 def _write_index(
@@ -165,6 +175,8 @@ def _write_index(
     ]
     for f in done:
         lines += [f"## {f.key}", "", f"![{f.key}]({f.key}.png)", "", f.caption, ""]
+        sources = ", ".join(f"`{s}`" for s in f.sweeps) or "none (library calls)"
+        lines += [f"Sweeps: {sources}. Rerun: `{_rerun(f, commands, quick)}`", ""]
         for k, v in f.numbers.items():
             lines.append(f"- {k}: {json.dumps(v) if not isinstance(v, str) else v}")
         lines.append("")

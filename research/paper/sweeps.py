@@ -113,8 +113,12 @@ class Sweeps:
         self.root = Path(root)
         self.quick = quick
         self._read: dict[str, Sweep] = {}
+        self.used: list[str] = []
+        """The names looked up since ``used`` was last cleared, in order (once each)."""
 
     def __getitem__(self, name: str) -> Sweep:
+        if name not in self.used:
+            self.used.append(name)
         if name not in self._read:
             self._read[name] = Sweep(self.root, name)
         return self._read[name]

@@ -15,11 +15,36 @@ Back to Keras: ``to_keras_model(model)`` builds the Keras model of a
 constraints, initializers; one ``EXPORTERS`` entry per layer class), and
 ``prune(model)`` first removes the units whose weights make them irrelevant.
 
-Example::
+Examples:
+  A Keras model with a dead ReLU unit (no input weights, no bias), which training
+  leaves dead:
 
-  ported = research.port.from_keras_model(keras_model)
-  model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
-  research.port.to_keras_model(research.port.prune(model)).save("small.keras")
+  >>> import os
+  >>> import tempfile
+  >>> import jax.numpy as jnp
+  >>> import keras
+  >>> import numpy as np
+  >>> import research.port
+  >>> keras_model = keras.Sequential(
+  ...     [keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+  ... )
+  >>> keras_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+  >>> kernel, bias = keras_model.layers[0].get_weights()
+  >>> kernel[:, 3] = 0.0
+  >>> keras_model.layers[0].set_weights([kernel, bias])
+  >>> ported = research.port.from_keras_model(keras_model)
+  >>> x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+  >>> y = x.sum(axis=1, keepdims=True)
+  >>> model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=4)
+  >>> bool(losses[-1] < losses[0])
+  True
+  >>> path = os.path.join(tempfile.mkdtemp(), "small.keras")
+  >>> research.port.to_keras_model(research.port.prune(model)).save(path)
+  >>> small = research.port.load_keras_model(path)
+  >>> [layer.units for layer in small.layers]  # the dead unit is gone
+  [3, 1]
+  >>> bool(np.allclose(small(x), model(jnp.asarray(x)), atol=1e-6))
+  True
 """
 
 from research.port._cache import (

@@ -116,9 +116,21 @@ def keras_loss(loss: KerasLoss) -> Any:
       ``CategoricalCrossentropy`` or ``SparseCategoricalCrossentropy`` with
       the same ``from_logits``, ``label_smoothing``, ``axis`` and ``reduction``.
 
-    Example::
-
-      keras_model.compile(optimizer="sgd", loss=keras_loss(ported.loss))
+    Examples:
+      >>> import keras
+      >>> import numpy as np
+      >>> from research.port import KerasLoss, keras_loss
+      >>> ours = KerasLoss("binary_crossentropy", from_logits=True, label_smoothing=0.1)
+      >>> loss = keras_loss(ours)
+      >>> config = loss.get_config()
+      >>> type(loss).__name__, config["from_logits"], config["label_smoothing"]
+      ('BinaryCrossentropy', True, 0.1)
+      >>> y_true = np.array([[1.0], [0.0]], "float32")
+      >>> logits = np.array([[2.0], [-1.0]], "float32")
+      >>> bool(np.isclose(loss(y_true, logits), ours(y_true, logits)))
+      True
+      >>> keras_model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+      >>> keras_model.compile(optimizer="sgd", loss=loss)
     """
     losses = import_keras().losses
     reduction = {"reduction": loss.reduction}
@@ -201,14 +213,42 @@ def to_keras_model(
         regularizer or constraint that has no Keras form (``GroupLasso``,
         ``MCP``, a plain callable, ...); a layer class without an entry.
 
-    Example::
+    Examples:
+      >>> import os
+      >>> import tempfile
+      >>> import jax.numpy as jnp
+      >>> import keras
+      >>> import numpy as np
+      >>> from flax import nnx
+      >>> import research.port
+      >>> from research.layers import Dense, Sequential
+      >>> from research.regularizers import L1
+      >>> model = Sequential(
+      ...     Dense(3, 2, activation="relu", kernel_regularizer=L1(0.01), rngs=nnx.Rngs(0))
+      ... )
+      >>> keras_model = research.port.to_keras_model(model, input_shape=(3,))
+      >>> keras_model.layers[0].kernel_regularizer.get_config()
+      {'l1': 0.009999999776482582}
+      >>> bool(np.array_equal(keras_model.layers[0].kernel, model.layers[0].kernel[...]))
+      True
+      >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+      >>> keras_model.save(path)
+      >>> loaded = keras.saving.load_model(path, safe_mode=True)
+      >>> x = np.linspace(-1, 1, 12, dtype="float32").reshape(4, 3)
+      >>> bool(np.allclose(loaded(x), model(jnp.asarray(x))))
+      True
 
-      keras_model = research.port.to_keras_model(model, input_shape=(64,))
-      keras_model.save("model.keras")  # keras.saving.load_model(path, safe_mode=True)
-      keras_model = research.port.to_keras_model(ported)  # compiled as the original
-      keras_model = research.port.to_keras_model(
-          ported, optimizer=keras.optimizers.SGD(0.1)
-      )  # another optimizer, with ported.loss
+      A ``Ported`` comes back compiled as the original, or with another optimizer:
+
+      >>> original = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+      >>> original.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mae")
+      >>> ported = research.port.from_keras_model(original)
+      >>> keras_model = research.port.to_keras_model(ported)
+      >>> type(keras_model.optimizer).__name__, type(keras_model.loss).__name__
+      ('SGD', 'MeanAbsoluteError')
+      >>> keras_model = research.port.to_keras_model(ported, optimizer=keras.optimizers.Adam(0.1))
+      >>> type(keras_model.optimizer).__name__, type(keras_model.loss).__name__
+      ('Adam', 'MeanAbsoluteError')
     """
     keras = import_keras()
     if isinstance(model, Ported):

@@ -32,9 +32,25 @@ def load_keras_model(path: str | os.PathLike) -> Any:
       ValueError: for a missing, unreadable or non-``.keras`` file, or one Keras
         refuses, naming the path and the reason.
 
-    Example::
-
-      keras_model = load_keras_model("outputs/model.keras")
+    Examples:
+      >>> import os
+      >>> import tempfile
+      >>> import keras
+      >>> import numpy as np
+      >>> from research.port import load_keras_model
+      >>> saved = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+      >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+      >>> saved.save(path)
+      >>> keras_model = load_keras_model(path)
+      >>> x = np.ones((1, 3), "float32")
+      >>> bool(np.allclose(keras_model.predict(x, verbose=0), saved.predict(x, verbose=0)))
+      True
+      >>> load_keras_model(path) is keras_model  # read once per process
+      True
+      >>> load_keras_model(os.path.join(os.path.dirname(path), "model.h5"))
+      Traceback (most recent call last):
+      ...
+      ValueError: model.path: '...model.h5' is not a .keras file (Keras 3's format; ...)
     """
     path = Path(path).expanduser()
     if path.suffix != ".keras":

@@ -119,7 +119,8 @@ def fit(
 
     Args:
       ported: ``research.port.from_keras_model(model)`` of a compiled model.
-      x, y: the training inputs and targets (NumPy or JAX arrays).
+      x: the training inputs (a NumPy or JAX array).
+      y: the training targets, as ``x``.
       epochs: passes over the data.
       batch_size: examples per step.
       shuffle: reshuffle every epoch.
@@ -131,9 +132,26 @@ def fit(
       per-epoch losses Keras prints (the batch-size-weighted mean of the
       batches' regularized losses), shape ``(epochs,)``.
 
-    Example::
+    Examples:
+      >>> import keras
+      >>> import numpy as np
+      >>> import research.port
+      >>> keras_model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+      >>> keras_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+      >>> ported = research.port.from_keras_model(keras_model)
+      >>> x = np.linspace(-1, 1, 30, dtype="float32").reshape(10, 3)
+      >>> y = x.sum(axis=1, keepdims=True)
+      >>> model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=4)
+      >>> losses.shape, bool(losses[0] > losses[1] > losses[2])
+      ((3,), True)
 
-      model, losses = research.port.fit(ported, x, y, epochs=3, batch_size=32)
+      Keras's own ``fit`` from the same weights (in order, a last batch of 2) agrees:
+
+      >>> history = keras_model.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+      >>> bool(np.allclose(losses, history.history["loss"], rtol=1e-5))
+      True
+      >>> bool(np.allclose(model.layers[0].kernel[...], keras_model.layers[0].kernel, atol=1e-6))
+      True
     """
     _check(ported, x, y, epochs, batch_size)
     assert ported.tx is not None  # _check raised for a model without an optimizer

@@ -71,10 +71,20 @@ def layer_calls(model: Any) -> list[Call]:
         twice (shared), a layer with several outputs, or an operation that is
         not a layer (a ``keras.ops`` function applied to a symbolic tensor).
 
-    Example::
+    Examples:
+      A residual block, ``Add([x, BatchNormalization(Dense(x))])``:
 
-      for layer, sources in layer_calls(keras_model):
-          print(layer.name, sources)  # dense (-1,), batch_normalization (0,), ...
+      >>> import keras
+      >>> from research.port._functional import layer_calls
+      >>> inputs = keras.Input((4,))
+      >>> h = keras.layers.Dense(4, name="dense")(inputs)
+      >>> h = keras.layers.BatchNormalization(name="norm")(h)
+      >>> keras_model = keras.Model(inputs, keras.layers.Add(name="add")([inputs, h]))
+      >>> for layer, sources in layer_calls(keras_model):
+      ...     print(layer.name, sources)
+      dense (-1,)
+      norm (0,)
+      add (-1, 1)
     """
     if type(model).__name__ == "Sequential":
         ops = [op for op in model.layers if type(op).__name__ != "InputLayer"]

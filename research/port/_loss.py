@@ -243,9 +243,11 @@ class KerasLoss:
         """The reduced loss, as ``keras.losses.Loss.__call__`` computes it.
 
         Args:
-          y_true, y_pred, logits: as for ``per_example``.
+          y_true: as for ``per_example``.
+          y_pred: as for ``per_example``.
           sample_weight: optional weights, broadcast against the per-example
             values after Keras's rank fix-up.
+          logits: as for ``per_example``.
 
         Returns:
           A scalar (the predictions' dtype): the weighted sum, divided by the number of weighted
@@ -370,14 +372,30 @@ def from_keras_loss(loss: Any) -> KerasLoss:
         (``ignore_class``, ``reduction`` other than ``"sum_over_batch_size"``,
         ``"mean"`` or ``"sum"``, a dtype other than float32).
 
-    Example::
+    Examples:
+      >>> import jax
+      >>> import keras
+      >>> import numpy as np
+      >>> from research.port import from_keras_loss
+      >>> keras_loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+      >>> loss = from_keras_loss(keras_loss)
+      >>> loss.name, loss.label_smoothing, loss.from_logits
+      ('categorical_crossentropy', 0.1, False)
+      >>> y_true = np.array([[0.0, 1.0], [1.0, 0.0]], "float32")
+      >>> z = np.array([[1.0, 2.0], [0.5, -0.5]], "float32")
+      >>> probs = np.asarray(jax.nn.softmax(z))
+      >>> bool(np.isclose(loss(y_true, probs), keras_loss(y_true, probs)))  # the Keras value
+      True
 
-        import keras
-        from research.port._loss import from_keras_loss
+      With the softmax's input as ``logits``: Keras's compiled-fit value, from the logits:
 
-        loss = from_keras_loss(keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
-        value = loss(y_true, probs)              # == the Keras object's value
-        value = loss(y_true, probs, logits=z)    # Keras's compiled-fit value
+      >>> from_logits = keras.losses.CategoricalCrossentropy(label_smoothing=0.1, from_logits=True)
+      >>> bool(np.isclose(loss(y_true, probs, logits=z), from_logits(y_true, z)))
+      True
+      >>> from_keras_loss("hinge")
+      Traceback (most recent call last):
+      ...
+      ValueError: from_keras_loss: 'hinge' is not supported; supported: ...
     """
     if isinstance(loss, KerasLoss):
         return loss

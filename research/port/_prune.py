@@ -127,10 +127,21 @@ def remove_units(
       ``bias_out + sum_u outputs_u * kernel_out[..., u, :]`` over the removable
       constant units (in float64, cast back).
 
-    Example::
+    Examples:
+      Three tanh units: unit 1 has no input (it outputs ``tanh(0.5)``), unit 2 no output.
 
-      removable, bias = remove_units(k1, b1, k2, b2, lambda pre, units: np.tanh(pre))
-      k1, b1, k2 = k1[:, ~removable], b1[~removable], k2[~removable]
+      >>> import numpy as np
+      >>> from research.port import remove_units
+      >>> k1, b1 = np.array([[1.0, 0.0, 2.0], [3.0, 0.0, 4.0]]), np.array([0.1, 0.5, 0.2])
+      >>> k2, b2 = np.array([[1.0], [2.0], [0.0]]), np.array([0.0])
+      >>> removable, bias = remove_units(k1, b1, k2, b2, lambda pre, units: np.tanh(pre))
+      >>> removable
+      array([False,  True,  True])
+      >>> bias.round(4), round(float(2 * np.tanh(0.5)), 4)  # the constant, through its weight 2
+      (array([0.9242]), 0.9242)
+      >>> k1, b1, k2 = k1[:, ~removable], b1[~removable], k2[~removable]
+      >>> k1.shape, b1.shape, k2.shape
+      ((2, 1), (1,), (1, 1))
     """
     axes_in, axes_out = tuple(range(kernel_in.ndim - 1)), (*range(kernel_out.ndim - 2), -1)
     no_in = np.all(kernel_in == 0, axis=axes_in)
@@ -274,10 +285,29 @@ def prune(model: layers.Sequential) -> layers.Sequential:
     Returns:
       A new ``Sequential``; ``model`` is not changed.
 
-    Example::
+    Examples:
+      The second of three hidden units has no input: it outputs ``relu(0.5)``, which
+      moves into the next bias.
 
-      small = research.port.prune(trained)
-      keras_model = research.port.to_keras_model(small)  # the smaller widths
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> import research.port
+      >>> from research.layers import Dense, Sequential
+      >>> kernel = nnx.initializers.constant(jnp.array([[1.0, 0.0, -1.0], [2.0, 0.0, 1.0]]))
+      >>> bias = nnx.initializers.constant(0.5)
+      >>> trained = Sequential(
+      ...     Dense(2, 3, activation="relu", kernel_init=kernel, bias_init=bias, rngs=nnx.Rngs(0)),
+      ...     Dense(3, 1, rngs=nnx.Rngs(1)),
+      ... )
+      >>> small = research.port.prune(trained)
+      >>> small.layers[0].kernel.shape, small.layers[1].kernel.shape
+      ((2, 2), (2, 1))
+      >>> x = jnp.linspace(-1, 1, 8).reshape(4, 2)
+      >>> bool(jnp.allclose(small(x), trained(x)))
+      True
+      >>> keras_model = research.port.to_keras_model(small, input_shape=(2,))
+      >>> [layer.units for layer in keras_model.layers]  # the smaller widths
+      [2, 1]
     """
     if not isinstance(model, layers.Sequential):
         raise TypeError(f"model: expected a research.layers.Sequential, got {type(model).__name__}")

@@ -1,19 +1,17 @@
 """Weight penalties with subgradients and exact proximal maps, Keras's and beyond.
 
-=========================  =============================================  ======================
-class                      penalty ``R(w)``                               Keras equivalent
-=========================  =============================================  ======================
-``L1(l1)``                 ``l1 * sum(|w|)``                              ``regularizers.L1``
-``L2(l2)``                 ``l2 * sum(w**2)``  (no 1/2 factor)            ``regularizers.L2``
-``ElasticNet``             ``l1 * sum(|w|) + l2 * sum(w**2)``             ``regularizers.L1L2``
-``Orthogonal``             Keras's orthogonality penalty (no prox)        ``OrthogonalRegularizer``
-``GroupLasso``             ``strength * sum_g sqrt(|g|) * ||w_g||_2``     none
-``SparseGroupLasso``       ``L1(l1) + GroupLasso(group)``                 none
-``MCP``, ``SCAD``          Zhang's and Fan and Li's concave penalties     none
-``Lq``, ``LogSum``, ``L0`` ``|w|**q`` (q = 1/2, 2/3), log-sum, the count  none
-``Weighted(reg, f)``       ``sum_i f_i R(w_i)`` (glmnet penalty.factor)   none
-``Bounded(reg, lo, hi)``   ``R`` on the box ``[lo, hi]`` (glmnet limits)  none
-=========================  =============================================  ======================
+| class | penalty ``R(w)`` | Keras equivalent |
+|---|---|---|
+| ``L1(l1)`` | ``l1 * sum(|w|)`` | ``regularizers.L1`` |
+| ``L2(l2)`` | ``l2 * sum(w**2)``  (no 1/2 factor) | ``regularizers.L2`` |
+| ``ElasticNet`` | ``l1 * sum(|w|) + l2 * sum(w**2)`` | ``regularizers.L1L2`` |
+| ``Orthogonal`` | Keras's orthogonality penalty (no prox) | ``OrthogonalRegularizer`` |
+| ``GroupLasso`` | ``strength * sum_g sqrt(|g|) * ||w_g||_2`` | none |
+| ``SparseGroupLasso`` | ``L1(l1) + GroupLasso(group)`` | none |
+| ``MCP``, ``SCAD`` | Zhang's and Fan and Li's concave penalties | none |
+| ``Lq``, ``LogSum``, ``L0`` | ``|w|**q`` (q = 1/2, 2/3), log-sum, the count | none |
+| ``Weighted(reg, f)`` | ``sum_i f_i R(w_i)`` (glmnet penalty.factor) | none |
+| ``Bounded(reg, lo, hi)`` | ``R`` on the box ``[lo, hi]`` (glmnet limits) | none |
 
 Every regularizer offers three operations on a params pytree:
 
@@ -30,14 +28,16 @@ alone). Pass ``mask=`` (a pytree of bools shaped like params, or a prefix of
 it, or a callable from params to one) to select other leaves.
 
 Strengths may be Python floats or JAX scalars, so a regularizer can be built
-inside ``jit`` or ``vmap``; a grid of strengths is one vmapped program::
+inside ``jit`` or ``vmap``; a grid of strengths is one vmapped program:
 
-  import jax, jax.numpy as jnp
-  from research.regularizers import L1
+```python
+import jax, jax.numpy as jnp
+from research.regularizers import L1
 
-  params = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}}
-  penalties = jax.vmap(lambda s: L1(s)(params))(jnp.array([0.0, 0.1, 1.0]))
-  # -> [0.0, 0.6, 6.0]: only the kernel is penalized.
+params = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}}
+penalties = jax.vmap(lambda s: L1(s)(params))(jnp.array([0.0, 0.1, 1.0]))
+# -> [0.0, 0.6, 6.0]: only the kernel is penalized.
+```
 
 Regularizers are registered as pytrees (strengths are the leaves), so they
 may also be passed into jitted functions as arguments.

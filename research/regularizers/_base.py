@@ -51,10 +51,14 @@ def by_name(*names: str) -> Callable[[PyTree], PyTree]:
     selection): Haiku's ``{"linear": {"w": ..., "b": ...}}`` takes
     ``by_name("w")``, an Equinox ``Linear`` ``by_name("weight")``.
 
-    Example::
-
-      >>> by_name("w")({"linear": {"w": jnp.ones(2), "b": jnp.ones(2)}})
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import L1, by_name
+      >>> params = {"linear": {"w": jnp.ones(2), "b": jnp.ones(2)}}
+      >>> by_name("w")(params)
       {'linear': {'b': False, 'w': True}}
+      >>> float(L1(0.5, mask=by_name("w"))(params))  # the bias "b" is left alone
+      1.0
     """
     if not names or not all(isinstance(n, str) for n in names):
         raise TypeError(f"names: expected one or more strings, got {names!r}")

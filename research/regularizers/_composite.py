@@ -187,12 +187,15 @@ class Weighted(_Wrapper):
         or a pytree matched to params by path (the structure of params, a prefix of it,
         or of the selected leaves alone), whose leaves broadcast against theirs.
 
-    Example::
-
-      >>> from research.regularizers import L1
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import L1, Weighted
       >>> reg = Weighted(L1(1.0), {"kernel": jnp.array([0.0, 1.0, 2.0])})
-      >>> reg({"kernel": jnp.array([5.0, 1.0, -1.0]), "bias": jnp.ones(3)})
+      >>> params = {"kernel": jnp.array([5.0, 1.0, 1.0]), "bias": jnp.ones(3)}
+      >>> reg(params)  # 0 * 5 + 1 * 1 + 2 * 1
       Array(3., dtype=float32)
+      >>> reg.prox(params, 0.5)["kernel"]  # thresholds 0, 0.5 and 1
+      Array([5. , 0.5, 0. ], dtype=float32)
     """
 
     _fields = ("reg", "weights")
@@ -259,9 +262,9 @@ class Bounded(_Wrapper):
         ``Weighted``.
       upper: the upper limit, likewise; ``lower <= upper`` where both are given.
 
-    Example::
-
-      >>> from research.regularizers import L1
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import L1, Bounded
       >>> Bounded(L1(1.0), lower=0.0).prox({"kernel": jnp.array([-3.0, 0.5, 3.0])}, 1.0)
       {'kernel': Array([0., 0., 2.], dtype=float32)}
     """

@@ -40,12 +40,15 @@ def from_keras(obj_or_config: Any) -> Regularizer:
       ValueError: for any other Keras regularizer class (naming it) or an
         unrecognised config.
 
-    Example::
-
+    Examples:
+      >>> import keras
+      >>> from research.regularizers import from_keras
       >>> from_keras(keras.regularizers.L1(0.3))
       L1(l1=0.30000001192092896)
       >>> from_keras(keras.regularizers.L1L2(l1=0.01, l2=0.1))
       ElasticNet(l1=0.01, l2=0.1)
+      >>> from_keras({"l2": 0.1}), from_keras("l1_l2")  # a bare config; Keras's defaults
+      (L2(l2=0.1), ElasticNet(l1=0.01, l2=0.01))
     """
     if isinstance(obj_or_config, Regularizer):
         return obj_or_config

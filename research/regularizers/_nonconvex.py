@@ -57,9 +57,13 @@ class MCP(Regularizer):
       gamma: > 0, static (default 3.0).
       mask: leaves to penalize; default: those named ``kernel``.
 
-    Example::
-
-      >>> MCP(1.0, gamma=2.0).prox({"kernel": jnp.array([0.5, 1.5, 3.0])}, 1.0)["kernel"]
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import MCP
+      >>> params = {"kernel": jnp.array([0.5, 1.5, 3.0])}
+      >>> float(MCP(1.0, gamma=2.0)(params))  # 0.4375 + 0.9375 + 1 (flat past gamma)
+      2.375
+      >>> MCP(1.0, gamma=2.0).prox(params, 1.0)["kernel"]  # 0, firm, kept
       Array([0., 1., 3.], dtype=float32)
     """
 
@@ -125,8 +129,9 @@ class SCAD(Regularizer):
       a: > 2, static (Fan and Li's 3.7 by default).
       mask: leaves to penalize; default: those named ``kernel``.
 
-    Example::
-
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import SCAD
       >>> SCAD(1.0, a=3.7).prox({"kernel": jnp.array([0.5, 2.5, 5.0])}, 1.0)["kernel"]
       Array([0.       , 1.7941176, 5.       ], dtype=float32)
     """
@@ -347,10 +352,14 @@ class L0(Regularizer):
       strength: >= 0; a float or a JAX scalar.
       mask: leaves to penalize; default: those named ``kernel``.
 
-    Example::
-
-      >>> L0(0.5)({"kernel": jnp.array([0.0, -2.0, 0.1])})
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import L0
+      >>> params = {"kernel": jnp.array([0.0, -2.0, 0.1])}
+      >>> L0(0.5)(params)  # two non-zero weights
       Array(1., dtype=float32)
+      >>> L0(0.5).prox(params, 1.0)["kernel"]  # hard thresholding at sqrt(2 * 1 * 0.5)
+      Array([ 0., -2.,  0.], dtype=float32)
     """
 
     _fields = ("strength",)

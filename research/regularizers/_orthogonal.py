@@ -43,8 +43,9 @@ class Orthogonal(Regularizer):
       mask: leaves to penalize; default: those named ``kernel``. Every selected
         leaf must be 2-D, with at least two rows (columns).
 
-    Example::
-
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import Orthogonal
       >>> Orthogonal(0.1)({"kernel": jnp.array([[1.0, 0.0], [1.0, 1.0]])})
       Array(0.07071068, dtype=float32)
     """

@@ -42,10 +42,16 @@ class L1(Regularizer):
       l1: strength >= 0 (Keras's default 0.01); a float or a JAX scalar.
       mask: leaves to penalize; default: those named ``kernel``.
 
-    Example::
-
-      >>> L1(0.5)({"kernel": jnp.array([1.0, -2.0, 0.0])})
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from research.regularizers import L1
+      >>> params = {"kernel": jnp.array([1.0, -2.0, 0.0]), "bias": jnp.ones(3)}
+      >>> L1(0.5)(params)  # the bias is not penalized
       Array(1.5, dtype=float32)
+      >>> L1(0.5).grad(params)["kernel"]  # sign(0) = 0
+      Array([ 0.5, -0.5,  0. ], dtype=float32)
+      >>> L1(0.5).prox(params, 2.0)["kernel"]  # soft thresholding at 2 * 0.5
+      Array([ 0., -1.,  0.], dtype=float32)
     """
 
     _fields = ("l1",)
@@ -322,8 +328,10 @@ def from_config(
     is given: how a config's ``regularizer`` group (strengths, options, ``lower``,
     ``upper``) becomes a penalty.
 
-    Example::
-
+    Examples:
+      >>> from research.regularizers import from_config
+      >>> from_config("l1", l1=0.1)
+      L1(l1=0.1)
       >>> from_config("mcp", strength=0.1, gamma=2.0, lower=0.0)
       Bounded(MCP(strength=0.1, gamma=2.0), lower=0.0, upper=None)
     """

@@ -65,9 +65,16 @@ def from_config(logger: Mapping[str, Any] | None) -> MlflowTracker | TensorBoard
     Raises:
       ValueError: naming ``logger`` and the options when the name is unknown.
 
-    Example::
-
-      tracker = from_config({"name": "tensorboard", "log_dir": "outputs/tensorboard/g"})
+    Examples:
+      >>> from research.tracking import from_config
+      >>> from_config({"name": "tensorboard", "log_dir": "outputs/tensorboard/g"})
+      TensorBoardTracker(log_dir='outputs/tensorboard/g')
+      >>> from_config({"name": "none"}) is None
+      True
+      >>> from_config({"name": "wandb"})
+      Traceback (most recent call last):
+      ...
+      ValueError: logger: unknown tracker 'wandb'; expected one of none, ['mlflow', 'tensorboard']
     """
     options = dict(logger or {"name": "none"})
     name = options.pop("name", "none")
@@ -91,9 +98,28 @@ def log_sweep(tracker: MlflowTracker | TensorBoardTracker, sweep_dir: Path) -> d
       ``{"logged": [job dirs], "up_to_date": [...], "failed": [(job dir, error)],
       "not_tried": [...]}``.
 
-    Example::
+    Examples:
+      A multirun ``g`` with one job, logged to TensorBoard (an ``MlflowTracker`` is
+      passed the same way):
 
-      log_sweep(MlflowTracker(local_store_uri("outputs"), "g"), Path("outputs/multirun/g"))
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from research.engine import train_and_evaluate
+      >>> from research.io import write_job
+      >>> from research.tracking import TensorBoardTracker, log_sweep
+      >>> config = {"model": {"name": "linear"}, "loss": "mse", "batch_size": 40,
+      ...           "epochs": 5, "num_seeds": 3, "method": "proximal",
+      ...           "regularizer": {"name": "l1", "l1": [0.01, 0.1]}}
+      >>> root = Path(tempfile.mkdtemp())
+      >>> sweep = root / "multirun" / "g"
+      >>> job = sweep / "regularizer=l1"
+      >>> write_job(job, train_and_evaluate(config), overrides=["regularizer=l1"])
+      >>> tracker = TensorBoardTracker(str(root / "tensorboard"))
+      >>> done = log_sweep(tracker, sweep)
+      >>> [job.name for job in done["logged"]], done["failed"], done["not_tried"]
+      (['regularizer=l1'], [], [])
+      >>> [job.name for job in log_sweep(tracker, sweep)["up_to_date"]]  # nothing new to log
+      ['regularizer=l1']
     """
     from research.io import is_complete
     from research.tables import job_dirs

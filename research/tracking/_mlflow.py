@@ -96,11 +96,36 @@ class MlflowTracker:
       retries: HTTP retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``); 0 so that an
         unreachable server costs a job one failed request, not minutes.
 
-    Example::
+    Examples:
+      A multirun's job logged to a file store in a temporary folder (MLflow 3 takes
+      one only with ``MLFLOW_ALLOW_FILE_STORE=true``; ``local_store_uri`` gives the
+      default SQLite store):
 
-      tracker = MlflowTracker("sqlite:///outputs/mlflow/mlflow.db", "lasso_path")
-      tracker.log_job(Path("outputs/multirun/lasso_path/method=proximal"),
-                      sweep_dir=Path("outputs/multirun/lasso_path"))
+      >>> import os
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from unittest import mock
+      >>> from research.engine import train_and_evaluate
+      >>> from research.io import write_job
+      >>> from research.tracking import MlflowTracker
+      >>> config = {"model": {"name": "linear"}, "loss": "mse", "batch_size": 40,
+      ...           "epochs": 5, "num_seeds": 3, "method": "proximal",
+      ...           "regularizer": {"name": "l1", "l1": [0.01, 0.1]}}
+      >>> root = Path(tempfile.mkdtemp())
+      >>> sweep = root / "multirun" / "lasso_path"
+      >>> job = sweep / "method=proximal"
+      >>> write_job(job, train_and_evaluate(config), overrides=["method=proximal"])
+      >>> tracker = MlflowTracker((root / "mlruns").as_uri(), "lasso_path")
+      >>> with mock.patch.dict(os.environ, MLFLOW_ALLOW_FILE_STORE="true"):
+      ...     logged = tracker.log_job(job, sweep_dir=sweep), tracker.log_job(job, sweep_dir=sweep)
+      ...     client = tracker.client()
+      ...     runs = client.search_runs([tracker.experiment_id(client)])
+      >>> logged  # the second call finds the run up to date
+      (True, False)
+      >>> sorted((run.info.run_name, run.data.tags["research.role"]) for run in runs)
+      [('lasso_path', 'sweep'), ('method=proximal', 'job')]
+      >>> runs[0].data.params["method"]
+      'proximal'
     """
 
     tracking_uri: str = "sqlite:///outputs/mlflow/mlflow.db"

@@ -183,10 +183,28 @@ def job_record(job_dir: Path, sweep_dir: Path | None = None) -> JobRecord:
     Raises:
       FileNotFoundError: when the job is not complete.
 
-    Example::
+    Examples:
+      A job of two strengths (so the names have a strength segment) in a multirun:
 
-      record = job_record(Path("outputs/multirun/g/regularizer=l1"), Path("outputs/multirun/g"))
-      record.final["total_error/mean"], record.curves["epoch_loss/mean"]
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from research.engine import train_and_evaluate
+      >>> from research.io import write_job
+      >>> from research.tracking import job_record
+      >>> config = {"model": {"name": "linear"}, "loss": "mse", "batch_size": 40,
+      ...           "epochs": 5, "num_seeds": 3, "method": "proximal",
+      ...           "regularizer": {"name": "l1", "l1": [0.01, 0.1]}}
+      >>> sweep = Path(tempfile.mkdtemp()) / "multirun" / "g"
+      >>> job = sweep / "regularizer=l1"
+      >>> write_job(job, train_and_evaluate(config), overrides=["regularizer=l1"])
+      >>> record = job_record(job, sweep)
+      >>> record.name, record.swept, record.epochs, record.params["method"]
+      ('regularizer=l1', {'regularizer': 'l1'}, 5, 'proximal')
+      >>> [name for name in record.final if name.startswith("total_error/l1_0.1/")]
+      ['total_error/l1_0.1/seed_0', 'total_error/l1_0.1/seed_1', 'total_error/l1_0.1/seed_2',
+       'total_error/l1_0.1/mean', 'total_error/l1_0.1/std']
+      >>> record.curves["epoch_loss/l1_0.1/mean"].shape  # one value per epoch
+      (5,)
     """
     job_dir = Path(job_dir).resolve()
     sweep_dir = Path(sweep_dir).resolve() if sweep_dir else None

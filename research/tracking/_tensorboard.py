@@ -43,11 +43,25 @@ class TensorBoardTracker:
       log_dir: the folder to point ``tensorboard --logdir`` at; each job is a
         run (sub-folder) in it.
 
-    Example::
-
-      tracker = TensorBoardTracker("outputs/tensorboard/lasso_path")
-      tracker.log_job(Path("outputs/multirun/lasso_path/method=proximal"),
-                      sweep_dir=Path("outputs/multirun/lasso_path"))
+    Examples:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from research.engine import train_and_evaluate
+      >>> from research.io import write_job
+      >>> from research.tracking import TensorBoardTracker
+      >>> config = {"model": {"name": "linear"}, "loss": "mse", "batch_size": 40,
+      ...           "epochs": 5, "num_seeds": 3, "method": "proximal",
+      ...           "regularizer": {"name": "l1", "l1": [0.01, 0.1]}}
+      >>> root = Path(tempfile.mkdtemp())
+      >>> sweep = root / "multirun" / "lasso_path"
+      >>> job = sweep / "method=proximal"
+      >>> write_job(job, train_and_evaluate(config), overrides=["method=proximal"])
+      >>> tracker = TensorBoardTracker(str(root / "tensorboard" / "lasso_path"))
+      >>> tracker.log_job(job, sweep_dir=sweep), tracker.log_job(job, sweep_dir=sweep)
+      (True, False)
+      >>> run = tracker.run_dir(job, sweep)
+      >>> run.relative_to(root).as_posix(), len(list(run.glob("events.out.tfevents.*")))
+      ('tensorboard/lasso_path/method=proximal', 1)
     """
 
     log_dir: str = "outputs/tensorboard/default"
