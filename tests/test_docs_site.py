@@ -64,8 +64,13 @@ def test_every_public_name_is_on_an_api_page(site):
         missing += [f"research.{module}.{n}" for n in public]
     missing = [name for name in missing if name not in names]
     assert not missing, f"not on an API page: {missing}"
-    # The top level's names are there under their modules (research.L1 is research.regularizers.L1).
+    # The top level has its page, and its names are there under their modules
+    # (research.L1 is research.regularizers.L1).
+    assert "research" in names and (ROOT / "docs" / "api" / "research.md").is_file()
     assert {"research.regularizers.L1", "research.optim.proximal", "research.glm.glm_path"} <= names
+    documented = {name.rsplit(".", 1)[-1] for name in names}
+    top = importlib.import_module("research").__all__
+    assert not [n for n in top if n != "__version__" and n not in documented]
 
 
 @pytest.mark.slow
