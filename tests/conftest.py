@@ -35,6 +35,17 @@ def x64():
     jax.config.update("jax_enable_x64", previous)
 
 
+@pytest.fixture
+def float64(x64):
+    """Keras (floatx and dtype policy) and JAX in float64 for one test: Keras's ``fit`` and
+    ``evaluate`` cast predictions to floatx before the loss (a float32 cast hides a
+    softmax's logits)."""
+    from helpers import keras_dtype
+
+    with keras_dtype("float64"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def glmnet_r():
     """R's glmnet, ready for ``tests/glmnet_r.py``; returns its versions ("R 4.2.2, glmnet 4.1.6").

@@ -7,10 +7,11 @@ Heavy imports (Hydra, JAX, Keras) happen inside the helpers that need them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,33 @@ def regression_problem(
         w[:informative] = rng.uniform(1, 3, informative) * rng.choice([-1, 1], informative)
     signal = X @ w + intercept if intercept else X @ w
     return X, signal + noise * rng.standard_normal(n)
+
+
+@contextlib.contextmanager
+def keras_dtype(dtype: str) -> Iterator[None]:
+    """Keras layers built inside take ``dtype`` as their variables' and compute dtype
+    (``keras.config`` floatx and dtype policy, restored after)."""
+    import keras
+
+    previous = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous[0])
+        keras.config.set_dtype_policy(previous[1])
+
+
+def keras_weights(model: Any) -> list[np.ndarray]:
+    """A ``research.layers`` model's kernels and biases in Keras's ``get_weights`` order
+    (Dense and Conv layers, nested ones included)."""
+    from flax import nnx
+
+    from research import layers
+
+    out = []
+    for _, layer in nnx.iter_graph(model):
+        if isinstance(layer, layers.Dense | layers.Conv):
+            out += [np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])]
+    return out

@@ -25,6 +25,8 @@ import research.port
 from research import layers
 from research.regularizers import L1, L2
 
+from helpers import keras_weights
+
 assert keras.backend.backend() == "tensorflow", keras.backend.backend()
 
 RTOL = 1e-4
@@ -59,33 +61,13 @@ def _classifier(optimizer, seed=0, kernel_l1=0.01):
     return model
 
 
-def _params(model):
-    """Kernels and biases in Keras's ``get_weights`` order."""
-    out = []
-    for _, layer in nnx.iter_graph(model):
-        if isinstance(layer, layers.Dense | layers.Conv):
-            out += [np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])]
-    return out
-
-
-@pytest.fixture
-def float64(x64):
-    """Keras and JAX in float64 for one test."""
-    previous = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    yield
-    keras.config.set_floatx(previous[0])
-    keras.config.set_dtype_policy(previous[1])
-
-
 def _compare(kmodel, x, y, *, epochs, batch_size):
     ported = research.port.from_keras_model(kmodel)  # before fit: the same initial weights
     history = kmodel.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
     trained, losses = research.port.fit(ported, x, y, epochs=epochs, batch_size=batch_size)
     np.testing.assert_allclose(losses, history.history["loss"], rtol=RTOL)
     theirs = kmodel.get_weights()
-    ours = _params(trained)
+    ours = keras_weights(trained)
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs, strict=True):
         scale = np.max(np.abs(b))
@@ -102,7 +84,7 @@ def test_digits_classifier_one_epoch_float32_matches_fit(digits):
     trained, losses = research.port.fit(ported, x, y, epochs=1, batch_size=32)
     assert trained.layers[0].kernel[...].dtype == np.float32
     np.testing.assert_allclose(losses, history.history["loss"], rtol=1e-5)
-    for a, b in zip(_params(trained), kmodel.get_weights(), strict=True):
+    for a, b in zip(keras_weights(trained), kmodel.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.max(np.abs(b)))
 
 

@@ -9,8 +9,6 @@ kernel penalty, a gamma penalty and constraint) trains two epochs with Keras's
 statistics and epoch losses agree within 1e-4 relative (the arithmetic allows ~1e-10).
 """
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import keras
@@ -23,31 +21,14 @@ from sklearn.datasets import load_digits
 import research.port
 from research import layers
 
+from helpers import keras_dtype
+
 pytestmark = pytest.mark.parity
 
 assert keras.backend.backend() == "tensorflow", keras.backend.backend()
 
 FORWARD_RTOL = 1e-12
 FIT_RTOL = 1e-4
-
-
-@contextlib.contextmanager
-def keras_float64():
-    """Keras layers built inside have float64 variables and compute in float64."""
-    previous = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous[0])
-        keras.config.set_dtype_policy(previous[1])
-
-
-@pytest.fixture
-def float64(x64):
-    with keras_float64():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +164,7 @@ MERGES = {
 
 @pytest.mark.parametrize("kind", list(MERGES))
 def test_merge_layers_match_keras_on_a_graph(float64, kind):
-    with keras_float64():
+    with keras_dtype("float64"):
         kmodel = _merge_model(MERGES[kind](), 3 if kind == "add3" else 2)
     model = research.port.from_keras_model(kmodel).model
     assert isinstance(model, layers.Graph)
@@ -195,7 +176,7 @@ def test_merge_layers_match_keras_on_a_graph(float64, kind):
 
 
 def test_concatenate_along_another_axis_and_ranks_expanded_as_keras(float64):
-    with keras_float64():
+    with keras_dtype("float64"):
         inp = keras.Input((4, 3))
         a = keras.layers.Dense(3)(inp)
         cat = keras.layers.Concatenate(axis=1)([inp, a])

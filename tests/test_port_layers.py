@@ -13,8 +13,6 @@ from the same initial weights; weights and epoch losses agree within 1e-6 relati
 (measured: 4e-9 and 2e-8).
 """
 
-import contextlib
-
 import jax
 import keras
 import numpy as np
@@ -27,33 +25,13 @@ from sklearn.datasets import load_digits
 import research.port
 from research import layers
 
+from helpers import keras_dtype, keras_weights
+
 assert keras.backend.backend() == "tensorflow", keras.backend.backend()
 
 FORWARD_RTOL = 1e-12
 FIT_RTOL = 1e-6
 NEW_ACTIVATIONS = ("gelu", "elu", "softplus", "silu", "swish", "leaky_relu")
-
-
-@contextlib.contextmanager
-def keras_dtype(dtype):
-    """Keras layers built inside take ``dtype`` as their variables' and compute dtype."""
-    previous = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous[0])
-        keras.config.set_dtype_policy(previous[1])
-
-
-@pytest.fixture
-def float64(x64):
-    """Keras (floatx and dtype policy) and JAX in float64 for one test: Keras's ``fit`` and
-    ``evaluate`` cast predictions to floatx before the loss (a float32 cast hides a
-    softmax's logits)."""
-    with keras_dtype("float64"):
-        yield
 
 
 def _sequential(input_shape, *keras_layers, dtype="float64", seed=0, **compile_args):
@@ -364,14 +342,6 @@ def test_mnist_convnet_converts_and_predicts_as_keras(digits, float64):
     assert ours[5].rate == 0.5 and ours[1].pool_size == ours[1].strides == (2, 2)
 
 
-def _params(model):
-    out = []
-    for _, layer in nnx.iter_graph(model):
-        if isinstance(layer, layers.Dense | layers.Conv):
-            out += [np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])]
-    return out
-
-
 def _fit_both(kmodel, x, y, *, epochs, batch_size):
     """``model.fit`` and ``research.port.fit`` from the same weights; returns the largest
     relative gaps (weights, epoch losses) after asserting them below ``FIT_RTOL``."""
@@ -379,7 +349,7 @@ def _fit_both(kmodel, x, y, *, epochs, batch_size):
     history = kmodel.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
     trained, losses = research.port.fit(ported, x, y, epochs=epochs, batch_size=batch_size)
     np.testing.assert_allclose(losses, history.history["loss"], rtol=FIT_RTOL)
-    theirs, ours = kmodel.get_weights(), _params(trained)
+    theirs, ours = kmodel.get_weights(), keras_weights(trained)
     assert len(ours) == len(theirs)
     gaps = []
     for a, b in zip(ours, theirs, strict=True):
@@ -388,7 +358,7 @@ def _fit_both(kmodel, x, y, *, epochs, batch_size):
         gaps.append(np.max(np.abs(a - b)) / scale)
     # The runs really trained: the loss fell, the weights moved.
     assert losses[-1] < 0.9 * losses[0]
-    start = [np.asarray(p) for p in _params(ported.model)]
+    start = [np.asarray(p) for p in keras_weights(ported.model)]
     assert max(np.max(np.abs(a - b)) for a, b in zip(start, theirs, strict=True)) > 1e-2
     loss_gap = np.max(np.abs(np.asarray(losses) - history.history["loss"]) / losses)
     return max(gaps), loss_gap
